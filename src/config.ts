@@ -1,0 +1,89 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Unset: an embedded PostgreSQL server is started under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Unset keys are generated and kept in `dataDir` (see keys.ts). */
+  accessKey: string | undefined;
+  accessKeySystem: string | undefined;
+  awayTimeoutSeconds: number;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+// Deployment tools often pass unset variables as empty strings; treat both alike.
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
+const key = z
+  .string()
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+  .max(256, 'must be at most 256 characters');
+
+const databaseUrl = z.string().refine((value) => {
+  try {
+    return ['postgres:', 'postgresql:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, 'must be a postgres:// or postgresql:// URL');
+
+const PORT_RULE = 'must be a whole number from 0 to 65535';
+const AWAY_RULE = 'must be a number of seconds greater than 0 and at most 31536000 (a year)';
+
+const envSchema = z.object({
+  PORT: optional(
+    z
+      .string()
+      .regex(/^\d{1,5}$/, PORT_RULE)
+      .transform(Number)
+      .refine((port) => port <= 65535, PORT_RULE),
+  ),
+  HOST: optional(z.string().regex(/^\S+$/, 'must be a host name or address')),
+  DATABASE_URL: optional(databaseUrl),
+  DATA_DIR: optional(z.string()),
+  ACCESS_KEY: optional(key),
+  ACCESS_KEY_SYSTEM: optional(key),
+  AWAY_TIMEOUT_SECONDS: optional(
+    z
+      .string()
+      .regex(/^(\d+(\.\d*)?|\.\d+)$/, AWAY_RULE)
+      .transform(Number)
+      .refine((seconds) => seconds > 0 && seconds <= 31_536_000, AWAY_RULE),
+  ),
+  LOG_LEVEL: optional(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })),
+});
+
+/** Reads the configuration from the environment, naming every invalid variable at once. */
+export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    // Values are not echoed back: some of them are secrets.
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+  const vars = parsed.data;
+  return {
+    port: vars.PORT ?? 3000,
+    host: vars.HOST ?? '0.0.0.0',
+    databaseUrl: vars.DATABASE_URL,
+    dataDir: path.resolve(cwd, vars.DATA_DIR ?? './.data'),
+    accessKey: vars.ACCESS_KEY,
+    accessKeySystem: vars.ACCESS_KEY_SYSTEM,
+    awayTimeoutSeconds: vars.AWAY_TIMEOUT_SECONDS ?? 60,
+    logLevel: vars.LOG_LEVEL ?? 'info',
+  };
+}

@@ -1,0 +1,36 @@
+// Errors that mean "the database cannot be reached right now", as opposed to a query that is
+// wrong. The first kind is answered 503 with Retry-After; the second is a bug.
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+// SQLSTATE classes and codes: 08 connection exception, 57P01-57P03 shutdown and start-up,
+// 53300 too many connections.
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+
+const UNAVAILABLE_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+  'Connection terminated due to connection timeout',
+  'Query read timeout',
+];
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08')) {
+      return true;
+    }
+  }
+  if (UNAVAILABLE_MESSAGES.some((message) => error.message.includes(message))) return true;
+  return error instanceof AggregateError && error.errors.some(isDatabaseUnavailable);
+}

@@ -1,0 +1,48 @@
+import type { ColumnType, Generated } from 'kysely';
+
+// The Kysely view of migrations/*.sql. Keep it in step with them: a column added there is
+// added here in the same commit.
+
+export type PingStatus = 'available' | 'busy';
+export type Status = PingStatus | 'away';
+
+export interface SettingsTable {
+  singleton: Generated<boolean>;
+  away_timeout: ColumnType<string, string | undefined, string>;
+}
+
+export interface PresenceTable {
+  user_id: string;
+  status: PingStatus;
+  last_ping: Date;
+}
+
+/** Effective status per user: derived in SQL from the last ping, the timeout and now(). */
+export interface UserStatusView {
+  user_id: string;
+  status: Status;
+  last_ping: Date;
+  /** Unix time of the last ping, whole seconds. */
+  time: number;
+}
+
+export interface StatusCountsView {
+  available: number;
+  busy: number;
+  away: number;
+}
+
+export interface MigrationsTable {
+  id: number;
+  name: string;
+  checksum: string;
+  applied_at: Generated<Date>;
+}
+
+export interface Database {
+  'presently.settings': SettingsTable;
+  'presently.presence': PresenceTable;
+  'presently.user_status': UserStatusView;
+  'presently.status_counts': StatusCountsView;
+  'presently.migrations': MigrationsTable;
+}

@@ -1,0 +1,14 @@
+/**
+ * The one error type that reaches clients: a stable code, an HTTP status and a message written
+ * for the caller. Anything else thrown is an internal error and is reported without details.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: 400 | 401 | 404 | 405 | 413 | 500 | 503,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}

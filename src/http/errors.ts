@@ -1,0 +1,53 @@
+import type { Context } from 'hono';
+import { isDatabaseUnavailable } from '../db/errors.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/** Seconds a client should wait before retrying while the database is unreachable. */
+const RETRY_AFTER_SECONDS = 2;
+
+/**
+ * The one place where anything thrown becomes an HTTP answer. AppErrors speak for themselves;
+ * an unreachable database is a 503; anything else is logged and reported without details.
+ */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (isDatabaseUnavailable(error)) {
+    return new AppError('database_unavailable', 503, 'the database is unreachable; retry shortly');
+  }
+  return new AppError('internal', 500, 'internal error');
+}
+
+export function errorResponse(c: Context, error: AppError): Response {
+  if (error.status === 401) c.header('WWW-Authenticate', 'Bearer');
+  if (error.status === 503) c.header('Retry-After', String(RETRY_AFTER_SECONDS));
+  const body: ErrorBody = { error: { code: error.code, message: error.message } };
+  return c.json(body, error.status);
+}
+
+export function onError(logger: Logger) {
+  return (error: unknown, c: Context): Response => {
+    const appError = toAppError(error);
+    if (appError.status >= 500) {
+      logger.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed');
+    }
+    return errorResponse(c, appError);
+  };
+}
+
+export function notFound(c: Context): Response {
+  return errorResponse(c, new AppError('not_found', 404, `no route ${c.req.method} ${c.req.path}`));
+}
+
+/** For a known path asked with a method it does not take. */
+export function methodNotAllowed(allow: string) {
+  return (c: Context): Response => {
+    c.header('Allow', allow);
+    const message = `${c.req.method} is not allowed on ${c.req.path}; use ${allow}`;
+    return errorResponse(c, new AppError('method_not_allowed', 405, message));
+  };
+}

@@ -1,0 +1,51 @@
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { AppError } from '../../errors.js';
+import { countUsers, listUsers, recordPing } from '../../presence/repository.js';
+import { parseListFilter, parsePing } from '../../presence/validation.js';
+import { requireKey } from '../auth.js';
+import { methodNotAllowed } from '../errors.js';
+import type { RouteDeps } from './deps.js';
+
+export const MAX_BODY_BYTES = 16 * 1024;
+
+const limitBody = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: () => {
+    throw new AppError(
+      'payload_too_large',
+      413,
+      `the body must be at most ${MAX_BODY_BYTES} bytes`,
+    );
+  },
+});
+
+export function userRoutes({ db, keys }: RouteDeps) {
+  const userKey = requireKey([keys.access, keys.system]);
+  return new Hono()
+    .post('/ping', userKey, limitBody, async (c) => {
+      const ping = parsePing(await readJson(c));
+      return c.json({ data: await recordPing(db, ping) });
+    })
+    .all('/ping', methodNotAllowed('POST'))
+    .get('/list/:status', userKey, async (c) => {
+      const filter = parseListFilter(c.req.param('status'));
+      return c.json({ data: await listUsers(db, filter) });
+    })
+    .all('/list/:status', methodNotAllowed('GET, HEAD'))
+    .get('/count', userKey, async (c) => c.json({ data: await countUsers(db) }))
+    .all('/count', methodNotAllowed('GET, HEAD'));
+}
+
+/**
+ * The body is read as JSON whatever its Content-Type: clients written from the seed's document
+ * (curl -d, for one) do not always send application/json.
+ */
+async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError('invalid_json', 400, 'the body must be valid JSON');
+  }
+}

@@ -1,0 +1,56 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database, Status, StatusCountsView } from '../db/schema.js';
+import type { ListFilter, Ping } from './validation.js';
+
+// Every status read here goes through the presently.user_status and presently.status_counts
+// views: TypeScript never decides who is away.
+
+export type StatusCounts = StatusCountsView;
+
+export interface UserPresence {
+  user: string;
+  status: Status;
+  time: number;
+}
+
+/** Stores a ping and answers the counts that include it. */
+export async function recordPing(db: Kysely<Database>, ping: Ping): Promise<StatusCounts> {
+  const { rows } = await sql<StatusCounts>`
+    select available, busy, away from presently.ping(${ping.id}, ${ping.status})
+  `.execute(db);
+  const counts = rows[0];
+  if (!counts) throw new Error('presently.ping returned no counts');
+  return counts;
+}
+
+export async function countUsers(db: Kysely<Database>): Promise<StatusCounts> {
+  return db
+    .selectFrom('presently.status_counts')
+    .select(['available', 'busy', 'away'])
+    .executeTakeFirstOrThrow();
+}
+
+export async function listUsers(db: Kysely<Database>, filter: ListFilter): Promise<UserPresence[]> {
+  let query = db
+    .selectFrom('presently.user_status')
+    .select(['user_id as user', 'status', 'time'])
+    .orderBy('user_id');
+  if (filter !== 'all') query = query.where('status', '=', filter);
+  return query.execute();
+}
+
+/** Forgets every user and every record of them. */
+export async function clearAll(db: Kysely<Database>): Promise<void> {
+  await sql`select presently.clear_all()`.execute(db);
+}
+
+/** Stores the away timeout where the views read it. Returns the previous one, in seconds. */
+export async function setAwayTimeout(db: Kysely<Database>, seconds: number): Promise<number> {
+  const { rows } = await sql<{ previous: number }>`
+    update presently.settings as current
+    set away_timeout = make_interval(secs => ${seconds})
+    from presently.settings as prior
+    returning extract(epoch from prior.away_timeout)::float8 as previous
+  `.execute(db);
+  return rows[0]?.previous ?? seconds;
+}

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import type { PingStatus } from '../db/schema.js';
+import { AppError } from '../errors.js';
+
+export interface Ping {
+  id: string;
+  status: PingStatus;
+}
+
+const ID_RULE = 'id must be a string of 1 to 128 characters or an integer';
+
+// C0 and C1 control characters: invisible in lists and logs, and NUL cannot be stored at all.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** `1` and `"1"` are the same user: integers become their decimal string. */
+const userId = z
+  .union([z.string(), z.number().int().refine(Number.isSafeInteger)], { error: ID_RULE })
+  .transform((id) => String(id))
+  .refine((id) => [...id].length >= 1 && [...id].length <= 128, ID_RULE)
+  .refine((id) => id.isWellFormed(), 'id must be valid Unicode (no lone surrogates)')
+  .refine((id) => !CONTROL.test(id), 'id must not contain control characters');
+
+const pingStatus = z.enum(['available', 'busy'], {
+  error: 'status must be "available" or "busy" (away is derived from time, never set)',
+});
+
+const pingSchema = z.object(
+  { id: userId, status: pingStatus },
+  { error: 'the body must be a JSON object {"id": ..., "status": ...}' },
+);
+
+/** Validates a ping from any transport; throws a 400 AppError saying what is wrong. */
+export function parsePing(input: unknown): Ping {
+  const parsed = pingSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues;
+  const fields = new Set(issues.map((issue) => issue.path[0]));
+  const code =
+    fields.size === 1 && fields.has('id')
+      ? 'invalid_id'
+      : fields.size === 1 && fields.has('status')
+        ? 'invalid_status'
+        : 'invalid_body';
+  throw new AppError(code, 400, [...new Set(issues.map((issue) => issue.message))].join('; '));
+}
+
+const LIST_FILTERS = ['available', 'busy', 'away', 'all'] as const;
+export type ListFilter = (typeof LIST_FILTERS)[number];
+
+export function parseListFilter(input: string): ListFilter {
+  const parsed = z.enum(LIST_FILTERS).safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw new AppError('invalid_status', 400, `status must be one of ${LIST_FILTERS.join(', ')}`);
+}
