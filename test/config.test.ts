@@ -1,0 +1,96 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+const problemsOf = (env: Record<string, string>) => {
+  try {
+    loadConfig(env, '/srv');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+};
+
+describe('loadConfig', () => {
+  it('has the contract defaults', () => {
+    expect(loadConfig({}, '/srv')).toEqual({
+      port: 3000,
+      host: '0.0.0.0',
+      databaseUrl: undefined,
+      dataDir: path.resolve('/srv', '.data'),
+      accessKey: undefined,
+      accessKeySystem: undefined,
+      awayTimeoutSeconds: 60,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig(
+      {
+        PORT: '8080',
+        HOST: '127.0.0.1',
+        DATABASE_URL: 'postgres://u:p@db:5432/presence',
+        DATA_DIR: 'state',
+        ACCESS_KEY: 'user-key',
+        ACCESS_KEY_SYSTEM: 'system-key',
+        AWAY_TIMEOUT_SECONDS: '2.5',
+        LOG_LEVEL: 'debug',
+      },
+      '/srv',
+    );
+    expect(config).toEqual({
+      port: 8080,
+      host: '127.0.0.1',
+      databaseUrl: 'postgres://u:p@db:5432/presence',
+      dataDir: '/srv/state',
+      accessKey: 'user-key',
+      accessKeySystem: 'system-key',
+      awayTimeoutSeconds: 2.5,
+      logLevel: 'debug',
+    });
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(
+      loadConfig({ PORT: '', ACCESS_KEY: '', AWAY_TIMEOUT_SECONDS: '' }, '/srv'),
+    ).toMatchObject({
+      port: 3000,
+      accessKey: undefined,
+      awayTimeoutSeconds: 60,
+    });
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '65536'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['PORT', ' '],
+    ['HOST', 'two words'],
+    ['DATABASE_URL', 'mysql://localhost/db'],
+    ['DATABASE_URL', 'not a url'],
+    ['ACCESS_KEY', 'has space'],
+    ['ACCESS_KEY_SYSTEM', 'x'.repeat(257)],
+    ['AWAY_TIMEOUT_SECONDS', '0'],
+    ['AWAY_TIMEOUT_SECONDS', '-5'],
+    ['AWAY_TIMEOUT_SECONDS', 'soon'],
+    ['AWAY_TIMEOUT_SECONDS', '1e3'],
+    ['LOG_LEVEL', 'loud'],
+  ])('refuses %s=%j, naming it', (name, value) => {
+    const problems = problemsOf({ [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(new RegExp(`^${name} `));
+  });
+
+  it('names every invalid variable at once, without echoing values', () => {
+    const problems = problemsOf({ PORT: 'x', LOG_LEVEL: 'y', ACCESS_KEY: 'secret with space' });
+    expect(problems.map((p) => p.split(' ')[0]).sort()).toEqual([
+      'ACCESS_KEY',
+      'LOG_LEVEL',
+      'PORT',
+    ]);
+    expect(problems.join('\n')).not.toContain('secret with space');
+  });
+});

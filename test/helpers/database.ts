@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { createDb, createPool } from '../../src/db/connection.js';
+import type { Database } from '../../src/db/schema.js';
+import { databaseUrl, withAdmin } from './admin.js';
+
+export const silentLogger = pino({ level: 'silent' });
+
+export interface TestDatabase {
+  url: string;
+  pool: pg.Pool;
+  db: Kysely<Database>;
+}
+
+/** A database of its own for a test file: empty, or a clone of the migrated template. */
+export async function createTestDatabase(options: { migrated: boolean }): Promise<{
+  url: string;
+  drop(): Promise<void>;
+}> {
+  const { adminUrl, template } = inject('databaseServer');
+  const name = `presently_test_${randomBytes(6).toString('hex')}`;
+  const from = options.migrated ? ` template ${template}` : '';
+  await withAdmin(adminUrl, (admin) => admin.query(`create database ${name}${from}`));
+  return {
+    url: databaseUrl(adminUrl, name),
+    drop: () =>
+      withAdmin(adminUrl, (admin) =>
+        admin.query(`drop database if exists ${name} with (force)`),
+      ).then(() => undefined),
+  };
+}
+
+/** A migrated database for the whole test file, with a pool and Kysely on it. */
+export function useTestDatabase(): TestDatabase {
+  const context = {} as TestDatabase;
+  let drop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const created = await createTestDatabase({ migrated: true });
+    drop = created.drop;
+    context.url = created.url;
+    context.pool = createPool({ connectionString: created.url }, silentLogger);
+    context.db = createDb(context.pool);
+  });
+  afterAll(async () => {
+    await context.db?.destroy();
+    await drop?.();
+  });
+  return context;
+}
+
+/** Every stored row, to show that a refused request changed nothing. */
+export async function presenceRows(db: Kysely<Database>) {
+  return db.selectFrom('presently.presence').selectAll().orderBy('user_id').execute();
+}

@@ -1,0 +1,48 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../../src/db/schema.js';
+import { type App, createApp } from '../../src/http/app.js';
+import type { Keys } from '../../src/keys.js';
+import { silentLogger } from './database.js';
+
+export const KEYS: Keys = { access: 'test-access-key', system: 'test-system-key' };
+
+export function testApp(db: Kysely<Database>): App {
+  return createApp({ db, keys: KEYS, logger: silentLogger });
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field in tests
+  body: any;
+}
+
+/** A request through the app, the key given as `?key=` unless `key` is null. */
+export async function request(
+  app: App,
+  method: string,
+  path: string,
+  options: {
+    key?: string | null;
+    body?: unknown;
+    raw?: string;
+    headers?: Record<string, string>;
+  } = {},
+): Promise<Answer> {
+  const key = options.key === undefined ? KEYS.access : options.key;
+  const url = new URL(path, 'http://presently.test');
+  if (key !== null) url.searchParams.set('key', key);
+  const body =
+    options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  const response = await app.request(url.toString(), {
+    method,
+    body,
+    headers: options.headers,
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: text ? JSON.parse(text) : text,
+  };
+}

@@ -1,0 +1,142 @@
+import { sql } from 'kysely';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { presenceRows, useTestDatabase } from '../helpers/database.js';
+import { KEYS, request, testApp } from '../helpers/http.js';
+
+const database = useTestDatabase();
+const app = () => testApp(database.db);
+const goodPing = { id: 'u', status: 'busy' };
+
+const userRoutes: [string, string, unknown?][] = [
+  ['POST', '/users/ping', goodPing],
+  ['GET', '/users/list/all'],
+  ['GET', '/users/count'],
+];
+
+beforeEach(async () => {
+  await sql`truncate presently.presence`.execute(database.db);
+  await sql`insert into presently.presence values ('kept', 'busy', now())`.execute(database.db);
+});
+
+describe('keys', () => {
+  it.each(userRoutes)('%s %s takes the access key in the query', async (method, path, body) => {
+    expect((await request(app(), method, path, { body })).status).toBe(200);
+  });
+
+  it.each(userRoutes)(
+    '%s %s takes the access key as a bearer token',
+    async (method, path, body) => {
+      const headers = { Authorization: `Bearer ${KEYS.access}` };
+      expect((await request(app(), method, path, { key: null, body, headers })).status).toBe(200);
+    },
+  );
+
+  it.each(userRoutes)('%s %s takes the system key too', async (method, path, body) => {
+    expect((await request(app(), method, path, { key: KEYS.system, body })).status).toBe(200);
+  });
+
+  it('takes the bearer scheme in any case', async () => {
+    const headers = { Authorization: `bearer ${KEYS.access}` };
+    expect((await request(app(), 'GET', '/users/count', { key: null, headers })).status).toBe(200);
+  });
+
+  const refusals: [string, { key?: string | null; headers?: Record<string, string> }][] = [
+    ['no key', { key: null }],
+    ['an empty key', { key: '' }],
+    ['a wrong key', { key: 'wrong' }],
+    ['a key with a different case', { key: KEYS.access.toUpperCase() }],
+    ['a prefix of the key', { key: KEYS.access.slice(0, -1) }],
+    ['the key with more after it', { key: `${KEYS.access}x` }],
+    ['a wrong bearer token', { key: null, headers: { Authorization: 'Bearer wrong' } }],
+    [
+      'the key as Basic credentials',
+      { key: null, headers: { Authorization: `Basic ${KEYS.access}` } },
+    ],
+    ['the key in another header', { key: null, headers: { 'X-Key': KEYS.access } }],
+  ];
+
+  for (const [method, path, body] of userRoutes) {
+    it.each(refusals)(`${method} ${path} refuses %s with 401`, async (_name, options) => {
+      const answer = await request(app(), method, path, { ...options, body });
+      expect(answer.status).toBe(401);
+      expect(answer.body.error.code).toBe('unauthorized');
+      expect(answer.headers.get('www-authenticate')).toBe('Bearer');
+    });
+  }
+
+  it('refuses the key before looking at the body: a bad body without a key is a 401', async () => {
+    const answer = await request(app(), 'POST', '/users/ping', { key: 'wrong', raw: '{oops' });
+    expect(answer.status).toBe(401);
+  });
+
+  it('refuses a valid ping with a wrong key and stores nothing', async () => {
+    const before = await presenceRows(database.db);
+    await request(app(), 'POST', '/users/ping', { key: 'wrong', body: goodPing });
+    expect(await presenceRows(database.db)).toEqual(before);
+  });
+
+  it('never echoes the key back', async () => {
+    const answer = await request(app(), 'GET', '/users/count', { key: 'secret-guess-123' });
+    expect(JSON.stringify(answer.body)).not.toContain('secret-guess-123');
+  });
+});
+
+describe('GET /database/clear', () => {
+  it('needs the system key: the access key is refused and nothing is cleared', async () => {
+    for (const key of [null, KEYS.access, 'wrong']) {
+      const answer = await request(app(), 'GET', '/database/clear', { key });
+      expect(answer.status).toBe(401);
+    }
+    expect(await presenceRows(database.db)).toHaveLength(1);
+  });
+
+  it('clears every user with the system key, in the query or as a bearer token', async () => {
+    expect(await request(app(), 'GET', '/database/clear', { key: KEYS.system })).toMatchObject({
+      status: 200,
+      body: { data: 'success' },
+    });
+    expect(await presenceRows(database.db)).toEqual([]);
+    expect((await request(app(), 'GET', '/users/count')).body.data).toEqual({
+      available: 0,
+      busy: 0,
+      away: 0,
+    });
+
+    await sql`insert into presently.presence values ('again', 'busy', now())`.execute(database.db);
+    const headers = { Authorization: `Bearer ${KEYS.system}` };
+    expect((await request(app(), 'GET', '/database/clear', { key: null, headers })).status).toBe(
+      200,
+    );
+    expect(await presenceRows(database.db)).toEqual([]);
+  });
+});
+
+describe('routes', () => {
+  it.each([
+    ['GET', '/'],
+    ['GET', '/users'],
+    ['GET', '/users/list'],
+    ['GET', '/users/list/all/extra'],
+    ['GET', '/users/count/'],
+    ['POST', '/users/pings'],
+    ['GET', '/database'],
+  ])('%s %s is 404 in JSON', async (method, path) => {
+    const answer = await request(app(), method, path);
+    expect(answer.status).toBe(404);
+    expect(answer.body.error.code).toBe('not_found');
+  });
+
+  it.each([
+    ['GET', '/users/ping', 'POST'],
+    ['PUT', '/users/ping', 'POST'],
+    ['POST', '/users/count', 'GET, HEAD'],
+    ['DELETE', '/users/list/all', 'GET, HEAD'],
+    ['POST', '/database/clear', 'GET, HEAD'],
+  ])('%s %s is 405 with Allow', async (method, path, allow) => {
+    const answer = await request(app(), method, path);
+    expect(answer.status).toBe(405);
+    expect(answer.headers.get('allow')).toBe(allow);
+    expect(answer.body.error.code).toBe('method_not_allowed');
+    expect(await presenceRows(database.db)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,48 @@
+import net from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createDb, createPool } from '../../src/db/connection.js';
+import { createApp } from '../../src/http/app.js';
+import { silentLogger } from '../helpers/database.js';
+import { KEYS, request } from '../helpers/http.js';
+
+// A real pool pointed at a port where no PostgreSQL listens: the connection is really refused.
+let closedPort: number;
+let db: ReturnType<typeof createDb>;
+
+beforeAll(async () => {
+  closedPort = await new Promise<number>((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+  const pool = createPool(
+    { connectionString: `postgres://nobody:x@127.0.0.1:${closedPort}/none` },
+    silentLogger,
+  );
+  db = createDb(pool);
+});
+
+afterAll(() => db.destroy());
+
+it.each([
+  ['POST', '/users/ping', { id: 1, status: 'busy' }],
+  ['GET', '/users/list/all', undefined],
+  ['GET', '/users/count', undefined],
+])(
+  '%s %s answers 503 with Retry-After while the database is unreachable',
+  async (method, path, body) => {
+    const app = createApp({ db, keys: KEYS, logger: silentLogger });
+    const answer = await request(app, method, path, { body });
+    expect(answer.status).toBe(503);
+    expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(answer.body.error.code).toBe('database_unavailable');
+    expect(JSON.stringify(answer.body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|stack/);
+  },
+);
+
+it('still checks keys and input first', async () => {
+  const app = createApp({ db, keys: KEYS, logger: silentLogger });
+  expect((await request(app, 'GET', '/users/count', { key: null })).status).toBe(401);
+  expect((await request(app, 'POST', '/users/ping', { raw: '{' })).status).toBe(400);
+});

@@ -1,0 +1,49 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { resolveKeys } from '../src/keys.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'presently-keys-'));
+});
+afterEach(() => fs.rm(dir, { recursive: true, force: true }));
+
+const unset = { accessKey: undefined, accessKeySystem: undefined };
+
+describe('resolveKeys', () => {
+  it('generates both keys once, keeps them private in DATA_DIR, and reuses them', async () => {
+    const first = await resolveKeys(dir, unset);
+    expect(first.keys.access).toMatch(/^[\w-]{43}$/);
+    expect(first.keys.system).toMatch(/^[\w-]{43}$/);
+    expect(first.keys.access).not.toBe(first.keys.system);
+    expect(first.generated.map((g) => g.name)).toEqual(['ACCESS_KEY', 'ACCESS_KEY_SYSTEM']);
+    const stat = await fs.stat(path.join(dir, 'keys.json'));
+    expect(stat.mode & 0o777).toBe(0o600);
+    expect((await resolveKeys(dir, unset)).keys).toEqual(first.keys);
+  });
+
+  it('lets the environment win, and reports only the keys it did not set', async () => {
+    const resolved = await resolveKeys(dir, { accessKey: 'mine', accessKeySystem: undefined });
+    expect(resolved.keys.access).toBe('mine');
+    expect(resolved.generated.map((g) => g.name)).toEqual(['ACCESS_KEY_SYSTEM']);
+    const both = await resolveKeys(path.join(dir, 'elsewhere'), {
+      accessKey: 'a',
+      accessKeySystem: 'b',
+    });
+    expect(both).toMatchObject({ keys: { access: 'a', system: 'b' }, generated: [] });
+    await expect(fs.access(path.join(dir, 'elsewhere'))).rejects.toThrow();
+  });
+
+  it('agrees with itself when several processes start at once', async () => {
+    const all = await Promise.all([1, 2, 3, 4].map(() => resolveKeys(dir, unset)));
+    expect(new Set(all.map((r) => JSON.stringify(r.keys))).size).toBe(1);
+    expect((await fs.readdir(dir)).sort()).toEqual(['keys.json']);
+  });
+
+  it('refuses a damaged key file rather than silently replacing keys', async () => {
+    await fs.writeFile(path.join(dir, 'keys.json'), '{"ACCESS_KEY": ');
+    await expect(resolveKeys(dir, unset)).rejects.toThrow(/not a valid key file/);
+  });
+});
