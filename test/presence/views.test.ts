@@ -87,7 +87,7 @@ describe('the status views', () => {
 
 describe('the away transition', () => {
   it('moves a user to away once the timeout passes, keeping the time of the last ping', async () => {
-    await setAwayTimeout(database.db, 0.5);
+    await setAwayTimeout(database.db, 1);
     const app = testApp(database.db);
     const pinged = await request(app, 'POST', '/users/ping', {
       body: { id: 7, status: 'available' },
@@ -96,7 +96,7 @@ describe('the away transition', () => {
     const [before] = (await request(app, 'GET', '/users/list/available')).body.data;
     expect(before).toMatchObject({ user: '7', status: 'available' });
 
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
 
     expect((await request(app, 'GET', '/users/list/available')).body.data).toEqual([]);
     expect((await request(app, 'GET', '/users/list/away')).body.data).toEqual([
