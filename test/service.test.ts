@@ -70,6 +70,25 @@ describe('with no DATABASE_URL (the embedded default)', () => {
   });
 });
 
+describe('a signal during start-up', () => {
+  it('stops starting, releases the embedded server it was starting, and exits 0', async () => {
+    const fresh = await fs.mkdtemp(path.join(os.tmpdir(), 'presently-early-'));
+    await fs.chmod(fresh, 0o755);
+    try {
+      const { child, exited, out } = spawnService({ DATA_DIR: fresh });
+      await new Promise<void>((resolve) => {
+        child.stdout?.on('data', () => out.stdout.includes('initialising') && resolve());
+      });
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(out.stdout).not.toContain('presently is listening');
+      await expect(fs.access(path.join(fresh, 'postgres', 'postmaster.pid'))).rejects.toThrow();
+    } finally {
+      await fs.rm(fresh, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('with DATABASE_URL', () => {
   it('migrates that database and keeps data across a restart', async () => {
     const database = await createTestDatabase({ migrated: false });
