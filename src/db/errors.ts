@@ -12,8 +12,8 @@ const NETWORK_CODES = new Set([
 ]);
 
 // SQLSTATE classes and codes: 08 connection exception, 57P01-57P03 shutdown and start-up,
-// 53300 too many connections.
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+// 53300 too many connections, 57014 a statement cancelled (by statement_timeout: overloaded).
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '57014']);
 
 const UNAVAILABLE_MESSAGES = [
   'Connection terminated',
