@@ -8,18 +8,38 @@ export interface Ping {
 }
 
 const ID_RULE = 'id must be a string of 1 to 128 characters or an integer';
+const UNSAFE_ID_RULE =
+  'integer ids must be between -9007199254740991 and 9007199254740991; send larger ones as strings';
 
 // C0 and C1 control characters: invisible in lists and logs, and NUL cannot be stored at all.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** `1` and `"1"` are the same user: integers become their decimal string. */
+/**
+ * `1` and `"1"` are the same user: integers become their decimal string. Integers beyond 2^53
+ * are refused, since JSON parsing has already rounded them to another number.
+ */
 const userId = z
-  .union([z.string(), z.number().int().refine(Number.isSafeInteger)], { error: ID_RULE })
-  .transform((id) => String(id))
-  .refine((id) => [...id].length >= 1 && [...id].length <= 128, ID_RULE)
-  .refine((id) => id.isWellFormed(), 'id must be valid Unicode (no lone surrogates)')
-  .refine((id) => !CONTROL.test(id), 'id must not contain control characters');
+  .unknown()
+  .transform((id, ctx) => {
+    if (typeof id === 'string') return id;
+    if (typeof id === 'number' && Number.isSafeInteger(id)) return String(id);
+    const message =
+      id === undefined
+        ? 'id is required'
+        : typeof id === 'number' && Number.isInteger(id)
+          ? UNSAFE_ID_RULE
+          : ID_RULE;
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  })
+  .pipe(
+    z
+      .string()
+      .refine((id) => [...id].length >= 1 && [...id].length <= 128, ID_RULE)
+      .refine((id) => id.isWellFormed(), 'id must be valid Unicode (no lone surrogates)')
+      .refine((id) => !CONTROL.test(id), 'id must not contain control characters'),
+  );
 
 const pingStatus = z.enum(['available', 'busy'], {
   error: 'status must be "available" or "busy" (away is derived from time, never set)',

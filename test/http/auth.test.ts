@@ -64,6 +64,48 @@ describe('keys', () => {
     });
   }
 
+  const conflicting: [string, string, Record<string, string>][] = [
+    ['a right key then a wrong one', `?key=${KEYS.access}&key=wrong`, {}],
+    ['a wrong key then a right one', `?key=wrong&key=${KEYS.access}`, {}],
+    [
+      'a right query key and a wrong bearer',
+      `?key=${KEYS.access}`,
+      { Authorization: 'Bearer wrong' },
+    ],
+    [
+      'a wrong query key and a right bearer',
+      '?key=wrong',
+      { Authorization: `Bearer ${KEYS.access}` },
+    ],
+    ['an empty query key and a right bearer', '?key=', { Authorization: `Bearer ${KEYS.access}` }],
+    ['an empty bearer and a right query key', `?key=${KEYS.access}`, { Authorization: 'Bearer ' }],
+  ];
+
+  it.each(conflicting)(
+    'refuses %s: every key a request carries must be right',
+    async (_n, query, headers) => {
+      const answer = await request(app(), 'GET', `/users/count${query}`, { key: null, headers });
+      expect(answer.status).toBe(401);
+    },
+  );
+
+  it('takes the same right key twice, and a right key beside Basic credentials meant for a proxy', async () => {
+    const twice = await request(
+      app(),
+      'GET',
+      `/users/count?key=${KEYS.access}&key=${KEYS.system}`,
+      {
+        key: null,
+        headers: { Authorization: `Bearer ${KEYS.access}` },
+      },
+    );
+    expect(twice.status).toBe(200);
+    const basic = await request(app(), 'GET', '/users/count', {
+      headers: { Authorization: 'Basic dXNlcjpwdw==' },
+    });
+    expect(basic.status).toBe(200);
+  });
+
   it('refuses the key before looking at the body: a bad body without a key is a 401', async () => {
     const answer = await request(app(), 'POST', '/users/ping', { key: 'wrong', raw: '{oops' });
     expect(answer.status).toBe(401);
@@ -126,17 +168,31 @@ describe('routes', () => {
     expect(answer.body.error.code).toBe('not_found');
   });
 
-  it.each([
-    ['GET', '/users/ping', 'POST'],
-    ['PUT', '/users/ping', 'POST'],
-    ['POST', '/users/count', 'GET, HEAD'],
-    ['DELETE', '/users/list/all', 'GET, HEAD'],
-    ['POST', '/database/clear', 'GET, HEAD'],
-  ])('%s %s is 405 with Allow', async (method, path, allow) => {
-    const answer = await request(app(), method, path);
-    expect(answer.status).toBe(405);
-    expect(answer.headers.get('allow')).toBe(allow);
-    expect(answer.body.error.code).toBe('method_not_allowed');
-    expect(await presenceRows(database.db)).toHaveLength(1);
-  });
+  const wrongMethods: [string, string, string, string][] = [
+    ['GET', '/users/ping', 'POST', KEYS.access],
+    ['PUT', '/users/ping', 'POST', KEYS.access],
+    ['POST', '/users/count', 'GET, HEAD', KEYS.access],
+    ['DELETE', '/users/list/all', 'GET, HEAD', KEYS.access],
+    ['POST', '/database/clear', 'GET', KEYS.system],
+    ['DELETE', '/database/clear', 'GET', KEYS.system],
+    ['HEAD', '/database/clear', 'GET', KEYS.system],
+  ];
+
+  it.each(wrongMethods)(
+    '%s %s without a key is 401, the key still comes first',
+    async (method, path) => {
+      expect((await request(app(), method, path, { key: null })).status).toBe(401);
+    },
+  );
+
+  it.each(wrongMethods)(
+    '%s %s is 405 with Allow, and changes nothing',
+    async (method, path, allow, key) => {
+      const answer = await request(app(), method, path, { key });
+      expect(answer.status).toBe(405);
+      expect(answer.headers.get('allow')).toBe(allow);
+      if (method !== 'HEAD') expect(answer.body.error.code).toBe('method_not_allowed');
+      expect(await presenceRows(database.db)).toHaveLength(1);
+    },
+  );
 });

@@ -120,6 +120,17 @@ describe('bad pings are refused with 400 and change nothing', () => {
     expect(await presenceRows(database.db)).toEqual(before);
   });
 
+  it('says plainly why integer ids beyond 2^53 are refused', async () => {
+    const answer = await request(app(), 'POST', '/users/ping', {
+      raw: '{"id": 9007199254740992, "status": "busy"}',
+    });
+    expect(answer.body.error).toEqual({
+      code: 'invalid_id',
+      message:
+        'integer ids must be between -9007199254740991 and 9007199254740991; send larger ones as strings',
+    });
+  });
+
   it('refuses a body over 16 KiB with 413, with or without Content-Length', async () => {
     const raw = JSON.stringify({ id: 'huge', status: 'busy', pad: 'a'.repeat(16 * 1024) });
     const withLength: Record<string, string> = { 'content-length': String(Buffer.byteLength(raw)) };

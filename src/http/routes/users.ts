@@ -27,14 +27,14 @@ export function userRoutes({ db, keys }: RouteDeps) {
       const ping = parsePing(await readJson(c));
       return c.json({ data: await recordPing(db, ping) });
     })
-    .all('/ping', methodNotAllowed('POST'))
+    .all('/ping', userKey, methodNotAllowed('POST'))
     .get('/list/:status', userKey, async (c) => {
       const filter = parseListFilter(c.req.param('status'));
       return c.json({ data: await listUsers(db, filter) });
     })
-    .all('/list/:status', methodNotAllowed('GET, HEAD'))
+    .all('/list/:status', userKey, methodNotAllowed('GET, HEAD'))
     .get('/count', userKey, async (c) => c.json({ data: await countUsers(db) }))
-    .all('/count', methodNotAllowed('GET, HEAD'));
+    .all('/count', userKey, methodNotAllowed('GET, HEAD'));
 }
 
 /**
