@@ -70,6 +70,41 @@ describe('with no DATABASE_URL (the embedded default)', () => {
   });
 });
 
+describe('when the embedded server dies under it', () => {
+  it('starts it again on the same port; requests recover by themselves, data intact', async () => {
+    const service = await startService({ DATA_DIR: dataDir });
+    try {
+      const keys = await readKeys(dataDir);
+      await call(service, 'POST', '/users/ping', keys.ACCESS_KEY, {
+        id: 'survivor',
+        status: 'busy',
+      });
+      const pidFile = path.join(dataDir, 'postgres', 'postmaster.pid');
+      const postmaster = Number((await fs.readFile(pidFile, 'utf8')).split('\n')[0]);
+      process.kill(postmaster, 'SIGKILL');
+
+      // Until it is back, every request is answered at once: 200 from a connection that has not
+      // noticed yet, or 503, never a hang or a crash.
+      const statuses = new Set<number>();
+      const deadline = Date.now() + 25_000;
+      while (
+        !service.stdout().includes('embedded PostgreSQL started again') &&
+        Date.now() < deadline
+      ) {
+        statuses.add((await call(service, 'GET', '/users/count', keys.ACCESS_KEY)).status);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect([...statuses].filter((status) => status !== 200 && status !== 503)).toEqual([]);
+      expect(statuses).toContain(503);
+      const answer = await call(service, 'GET', '/users/list/all', keys.ACCESS_KEY);
+      expect(answer.status).toBe(200);
+      expect(answer.body.data.map((u: { user: string }) => u.user)).toContain('survivor');
+    } finally {
+      expect(await service.stop()).toBe(0);
+    }
+  });
+});
+
 describe('a signal during start-up', () => {
   it('stops starting, releases the embedded server it was starting, and exits 0', async () => {
     const fresh = await fs.mkdtemp(path.join(os.tmpdir(), 'presently-early-'));

@@ -32,8 +32,12 @@ export function errorResponse(c: Context, error: AppError): Response {
 export function onError(logger: Logger) {
   return (error: unknown, c: Context): Response => {
     const appError = toAppError(error);
-    if (appError.status >= 500) {
-      logger.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed');
+    const request = { method: c.req.method, path: c.req.path };
+    if (appError.status === 503) {
+      // Expected while the database is away, and repeated for every request meanwhile.
+      logger.warn({ ...request, reason: (error as Error).message }, 'database unavailable');
+    } else if (appError.status >= 500) {
+      logger.error({ ...request, err: error }, 'request failed');
     }
     return errorResponse(c, appError);
   };

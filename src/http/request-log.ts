@@ -11,7 +11,8 @@ export function requestLog(logger: Logger): MiddlewareHandler {
     const started = performance.now();
     await next();
     const status = c.res.status;
-    const level = status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
+    const level =
+      status === 503 ? 'warn' : status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
     if (!logger.isLevelEnabled(level)) return;
     const ms = Math.round((performance.now() - started) * 10) / 10;
     logger[level]({ method: c.req.method, path: c.req.path, status, ms }, 'request');

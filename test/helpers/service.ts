@@ -33,7 +33,7 @@ export function spawnService(env: Record<string, string | undefined>): {
     out.stderr += chunk;
   });
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
+    child.once('close', (code) => resolve(code)),
   );
   return { child, exited, out };
 }

