@@ -49,6 +49,19 @@ describe('with no DATABASE_URL (the embedded default)', () => {
     }
   });
 
+  it('refuses a second instance on the same DATA_DIR, leaving the first one serving', async () => {
+    const first = await startService({ DATA_DIR: dataDir });
+    try {
+      const second = spawnService({ DATA_DIR: dataDir });
+      expect(await second.exited).toBe(1);
+      expect(second.out.stdout).toContain('is in use by another presently');
+      const keys = await readKeys(dataDir);
+      expect((await call(first, 'GET', '/users/count', keys.ACCESS_KEY)).status).toBe(200);
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+  });
+
   it('recovers after being killed: the left-behind server is replaced, nothing acknowledged is lost', async () => {
     const env = { DATA_DIR: dataDir };
     const killed = await startService(env);
