@@ -39,6 +39,21 @@ export async function startEmbeddedPostgres(options: {
   const dataDir = path.resolve(options.dataDir);
   const pgdata = path.join(dataDir, 'postgres');
   await fs.mkdir(dataDir, { recursive: true });
+  const lock = await lockDataDir(dataDir);
+  try {
+    return await startLocked(dataDir, pgdata, logger, lock);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+async function startLocked(
+  dataDir: string,
+  pgdata: string,
+  logger: Logger,
+  lock: { release(): Promise<void> },
+): Promise<EmbeddedPostgres> {
   const bin = await loadBinaries();
   const runAs = await postgresUser();
   const password = await readOrCreateSecret(path.join(dataDir, 'postgres.password'));
@@ -48,7 +63,7 @@ export async function startEmbeddedPostgres(options: {
     logger.info({ pgdata }, 'initialising the embedded PostgreSQL cluster');
     await initCluster(bin, pgdata, password, runAs);
   }
-  await claimDataDir(dataDir, pgdata, pgCtl, logger);
+  await stopLeftoverServer(pgdata, pgCtl, logger);
 
   const port = await startServer(pgdata, pgCtl);
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/presently`;
@@ -64,31 +79,39 @@ export async function startEmbeddedPostgres(options: {
       if (await postmasterAlive(pgdata)) {
         await pgCtl(['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', '60']);
       }
-      await fs.rm(path.join(dataDir, 'presently.pid'), { force: true });
+      await lock.release();
       logger.info('embedded PostgreSQL stopped');
     },
   };
 }
 
 /**
- * One presently per data folder. A server left running by a presently that was killed is
- * stopped and started afresh; one belonging to a live presently is refused.
+ * One presently per data folder: `presently.pid` is created exclusively, and one left by a
+ * presently that is gone (killed, crashed) is taken over.
  */
-async function claimDataDir(dataDir: string, pgdata: string, pgCtl: PgCtl, logger: Logger) {
+async function lockDataDir(dataDir: string): Promise<{ release(): Promise<void> }> {
   const pidFile = path.join(dataDir, 'presently.pid');
-  const owner = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (owner && owner !== process.pid && isAlive(owner)) {
-    throw new Error(`${dataDir} is in use by another presently (pid ${owner})`);
+  for (;;) {
+    try {
+      await fs.writeFile(pidFile, `${process.pid}\n`, { flag: 'wx' });
+      return { release: () => fs.rm(pidFile, { force: true }) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
+    // Our own pid in the file is a previous life of this process (pid 1 in a container).
+    if (owner && owner !== process.pid && isAlive(owner)) {
+      throw new Error(`${dataDir} is in use by another presently (pid ${owner})`);
+    }
+    await fs.rm(pidFile, { force: true });
   }
-  const running = await pgCtl(['status', '-D', pgdata]).then(
-    () => true,
-    () => false,
-  );
-  if (running) {
-    logger.warn({ pgdata }, 'stopping a PostgreSQL server left behind by a previous run');
-    await pgCtl(['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', '60']);
-  }
-  await fs.writeFile(pidFile, `${process.pid}\n`);
+}
+
+/** A server still running from a presently that was killed is stopped, to start afresh. */
+async function stopLeftoverServer(pgdata: string, pgCtl: PgCtl, logger: Logger) {
+  if (!(await postmasterAlive(pgdata))) return;
+  logger.warn({ pgdata }, 'stopping a PostgreSQL server left behind by a previous run');
+  await pgCtl(['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', '60']);
 }
 
 async function ensureDatabase(url: string) {
