@@ -13,6 +13,7 @@ import { createShutdown, StartupAborted } from './shutdown.js';
 // config → logger → shutdown → database → migrations → app → server.
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
+const REQUEST_GRACE_MS = 250;
 
 async function main(command: string): Promise<void> {
   const config = loadConfigOrExit();
@@ -80,12 +81,21 @@ function listen(
   });
 }
 
-/** Stops accepting, lets requests in flight finish, then closes what is left. */
-function closeServer(server: ServerType): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
+/**
+ * Serves a moment longer, then stops accepting, lets requests in flight finish and closes idle
+ * connections. The moment is for requests already on their way when the signal came
+ * (connections waiting to be accepted): they are answered rather than reset.
+ */
+async function closeServer(server: ServerType): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, REQUEST_GRACE_MS));
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Keep-alive connections become idle as their last response goes out; close them then
+  // rather than after the keep-alive timeout.
+  const sweep = setInterval(() => {
     if ('closeIdleConnections' in server) server.closeIdleConnections();
-  });
+  }, 50);
+  await closed;
+  clearInterval(sweep);
 }
 
 /**

@@ -49,6 +49,39 @@ describe('with no DATABASE_URL (the embedded default)', () => {
     }
   });
 
+  it('answers pings that are on their way when SIGTERM comes, and stores every one it acknowledged', async () => {
+    const service = await startService({ DATA_DIR: dataDir });
+    const keys = await readKeys(dataDir);
+    await call(service, 'GET', '/database/clear', keys.ACCESS_KEY_SYSTEM);
+    const pings = Array.from({ length: 100 }, (_, i) =>
+      call(service, 'POST', '/users/ping', keys.ACCESS_KEY, {
+        id: `burst-${i}`,
+        status: 'busy',
+      }).then(
+        (answer) => answer.status,
+        () => 'reset',
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const exited = service.stop('SIGTERM');
+    const outcomes = await Promise.all(pings);
+    expect(await exited).toBe(0);
+    expect(outcomes.filter((outcome) => outcome !== 200 && outcome !== 'reset')).toEqual([]);
+
+    const restarted = await startService({ DATA_DIR: dataDir });
+    try {
+      const stored = (await call(restarted, 'GET', '/users/list/all', keys.ACCESS_KEY)).body.data;
+      const storedIds = new Set(stored.map((u: { user: string }) => u.user));
+      const acknowledged = outcomes.flatMap((outcome, i) =>
+        outcome === 200 ? [`burst-${i}`] : [],
+      );
+      expect(acknowledged.length).toBeGreaterThan(0);
+      expect(acknowledged.filter((id) => !storedIds.has(id))).toEqual([]);
+    } finally {
+      expect(await restarted.stop()).toBe(0);
+    }
+  });
+
   it('refuses a second instance on the same DATA_DIR, leaving the first one serving', async () => {
     const first = await startService({ DATA_DIR: dataDir });
     try {
