@@ -28,9 +28,13 @@ export class ConfigError extends Error {
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 
+// Characters that travel unencoded in `?key=`: a `+`, `&` or `%` would arrive as something else.
 const key = z
   .string()
-  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+  .regex(
+    /^[A-Za-z0-9._~-]+$/,
+    'must use only letters, digits and - . _ ~ (to be sent as ?key= as is)',
+  )
   .max(256, 'must be at most 256 characters');
 
 const databaseUrl = z.string().refine((value) => {

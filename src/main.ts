@@ -7,7 +7,7 @@ import { createApp } from './http/app.js';
 import { type ResolvedKeys, resolveKeys } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { setAwayTimeout } from './presence/repository.js';
-import { createShutdown, StartupAborted } from './shutdown.js';
+import { createShutdown } from './shutdown.js';
 
 // The one place where presently is wired together:
 // config → logger → shutdown → database → migrations → app → server.
@@ -48,11 +48,12 @@ async function main(command: string): Promise<void> {
     const server = await listen(app.fetch, config.host, config.port, logger);
     shutdown.onStop(() => closeServer(server));
     printGeneratedKeys(keys);
+    shutdown.started();
   } catch (error) {
-    if (error instanceof StartupAborted) return;
-    logger.fatal({ err: error }, 'presently could not start');
-    await shutdown.stop();
-    process.exitCode = 1;
+    // After a signal, start-up ends by StartupAborted (or by what stopping broke): not a failure.
+    if (!shutdown.stopRequested) logger.fatal({ err: error }, 'presently could not start');
+    const ok = await shutdown.stop();
+    process.exitCode = shutdown.stopRequested && ok ? 0 : 1;
   }
 }
 

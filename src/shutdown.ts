@@ -12,11 +12,15 @@ export class StartupAborted extends Error {
 
 export interface Shutdown {
   /**
-   * Registers how to release what was just acquired; steps run newest first. Once shutdown has
-   * begun, the step runs after the others and StartupAborted is thrown, so that a signal during
-   * start-up still releases everything, including what was being acquired when it came.
+   * Registers how to release what was just acquired; steps run newest first. If a signal came
+   * during start-up, the step is kept and StartupAborted is thrown: start-up ends at the next
+   * step it completes (a migration is never cut short), and then stops what it had started.
    */
   onStop(step: Step): void;
+  /** Start-up is over: a signal now stops at once. */
+  started(): void;
+  /** Whether a signal asked to stop. */
+  readonly stopRequested: boolean;
   /** Runs every step once, even after one fails; resolves true if all succeeded. */
   stop(): Promise<boolean>;
   /** SIGTERM and SIGINT stop; a second one later on, or the timeout, exits at once. */
@@ -25,7 +29,10 @@ export interface Shutdown {
 
 export function createShutdown(logger: Logger): Shutdown {
   const steps: Step[] = [];
+  let running = false;
+  let requested = false;
   let stopping: Promise<boolean> | undefined;
+  let force: NodeJS.Timeout | undefined;
 
   const runStep = async (step: Step) => {
     try {
@@ -37,26 +44,31 @@ export function createShutdown(logger: Logger): Shutdown {
     }
   };
 
-  const shutdown: Shutdown = {
+  const stop = () => {
+    stopping ??= (async () => {
+      let ok = true;
+      for (const step of steps) ok = (await runStep(step)) && ok;
+      clearTimeout(force);
+      logger.info('stopped');
+      process.exitCode = ok ? 0 : 1;
+      return ok;
+    })();
+    return stopping;
+  };
+
+  return {
     onStop(step) {
-      if (!stopping) {
-        steps.unshift(step);
-        return;
-      }
-      stopping = stopping.then(async (ok) => (await runStep(step)) && ok);
-      throw new StartupAborted();
+      steps.unshift(step);
+      if (requested) throw new StartupAborted();
     },
-
-    stop() {
-      stopping ??= (async () => {
-        let ok = true;
-        // Taken one at a time: a step may be added while earlier ones run.
-        for (let step = steps.shift(); step; step = steps.shift()) ok = (await runStep(step)) && ok;
-        return ok;
-      })();
-      return stopping;
+    started() {
+      running = true;
+      if (requested) void stop();
     },
-
+    get stopRequested() {
+      return requested;
+    },
+    stop,
     handleSignals(timeoutMs) {
       let firstSignalAt: number | undefined;
       const onSignal = (signal: NodeJS.Signals) => {
@@ -68,21 +80,17 @@ export function createShutdown(logger: Logger): Shutdown {
           process.exit(1);
         }
         firstSignalAt = Date.now();
+        requested = true;
         logger.info({ signal }, 'shutting down');
-        const force = setTimeout(() => {
+        force = setTimeout(() => {
           logger.error('shutdown timed out: exiting now');
           process.exit(1);
         }, timeoutMs);
         force.unref();
-        void shutdown.stop().then((ok) => {
-          clearTimeout(force);
-          logger.info('stopped');
-          process.exitCode = ok ? 0 : 1;
-        });
+        if (running) void stop();
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
     },
   };
-  return shutdown;
 }

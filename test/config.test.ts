@@ -72,6 +72,8 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://localhost/db'],
     ['DATABASE_URL', 'not a url'],
     ['ACCESS_KEY', 'has space'],
+    ['ACCESS_KEY', 'base64+with/slash='],
+    ['ACCESS_KEY_SYSTEM', 'a&b'],
     ['ACCESS_KEY_SYSTEM', 'x'.repeat(257)],
     ['AWAY_TIMEOUT_SECONDS', '0'],
     ['AWAY_TIMEOUT_SECONDS', '-5'],

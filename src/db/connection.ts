@@ -31,9 +31,18 @@ export function createPool(options: PoolOptions, logger: Logger): pg.Pool {
     query_timeout: 15_000,
     keepAlive: true,
   });
-  // An idle client losing its connection (a database restart) must not crash the process;
-  // the pool drops it and the next query connects afresh.
-  pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection lost'));
+  // A connection lost (a database restart, a terminated backend) must never crash the process.
+  // Idle clients report it to the pool, which drops them; a checked-out client reports it on
+  // itself too, sometimes with no query running to take it (node-postgres #2439), so every
+  // client gets a listener. The query that was running fails on its own and is answered 503.
+  pool.on('error', (error) =>
+    logger.warn({ reason: error.message }, 'idle database connection lost'),
+  );
+  pool.on('connect', (client) => {
+    client.on('error', (error) =>
+      logger.warn({ reason: error.message }, 'database connection lost'),
+    );
+  });
   return pool;
 }
 

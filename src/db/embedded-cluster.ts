@@ -6,11 +6,10 @@ import { promisify } from 'node:util';
 
 // The embedded cluster on disk: the binaries, the user they run as, and initdb.
 
-export const run = promisify(execFile);
+const run = promisify(execFile);
 
 export interface Binaries {
   initdb: string;
-  pg_ctl: string;
   postgres: string;
 }
 
@@ -53,9 +52,9 @@ export async function postgresUser(): Promise<RunAs | undefined> {
 }
 
 export async function initCluster(bin: Binaries, pgdata: string, password: string, runAs?: RunAs) {
-  // Initialised aside and renamed into place, so an interrupted initdb leaves no half cluster.
-  const staging = `${pgdata}.initialising`;
-  await fs.rm(staging, { recursive: true, force: true });
+  // Initialised aside and renamed into place, so an interrupted initdb leaves no half cluster,
+  // and two first starts at once do not initialise into the same folder.
+  const staging = `${pgdata}.initialising-${randomBytes(4).toString('hex')}`;
   await fs.mkdir(staging, { mode: 0o700 });
   const pwfile = path.join(staging, '..', `.pwfile-${randomBytes(4).toString('hex')}`);
   await fs.writeFile(pwfile, `${password}\n`, { mode: 0o600 });
@@ -70,10 +69,20 @@ export async function initCluster(bin: Binaries, pgdata: string, password: strin
       ...runAs,
       env: serverEnv(),
     });
+    await fs.rename(staging, pgdata);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // Another start initialised the cluster first: theirs is as good as ours.
+    if (
+      !(code === 'ENOTEMPTY' || code === 'EEXIST') ||
+      !(await exists(path.join(pgdata, 'PG_VERSION')))
+    ) {
+      throw error;
+    }
   } finally {
     await fs.rm(pwfile, { force: true });
+    await fs.rm(staging, { recursive: true, force: true });
   }
-  await fs.rename(staging, pgdata);
 }
 
 /** Run as `postgres`, the server must reach its binaries and its data folder. */
@@ -92,13 +101,23 @@ async function checkReachable(bin: Binaries, pgdata: string, runAs: RunAs) {
 }
 
 export async function readOrCreateSecret(file: string): Promise<string> {
+  const existing = await fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (existing !== undefined) return existing.trim();
+  // Written aside and linked into place: never seen half-written, and the first start wins.
+  const secret = randomBytes(24).toString('base64url');
+  const temp = `${file}.${randomBytes(4).toString('hex')}`;
+  await fs.writeFile(temp, `${secret}\n`, { mode: 0o600 });
   try {
-    return (await fs.readFile(file, 'utf8')).trim();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const secret = randomBytes(24).toString('base64url');
-    await fs.writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+    await fs.link(temp, file);
     return secret;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return (await fs.readFile(file, 'utf8')).trim();
+  } finally {
+    await fs.rm(temp, { force: true });
   }
 }
 

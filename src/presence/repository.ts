@@ -44,13 +44,17 @@ export async function clearAll(db: Kysely<Database>): Promise<void> {
   await sql`select presently.clear_all()`.execute(db);
 }
 
-/** Stores the away timeout where the views read it. Returns the previous one, in seconds. */
+/**
+ * Stores the away timeout where the views read it, restoring the settings row if someone
+ * removed it. Returns the previous timeout in seconds (the new one if there was none).
+ */
 export async function setAwayTimeout(db: Kysely<Database>, seconds: number): Promise<number> {
-  const { rows } = await sql<{ previous: number }>`
-    update presently.settings as current
-    set away_timeout = make_interval(secs => ${seconds})
-    from presently.settings as prior
-    returning extract(epoch from prior.away_timeout)::float8 as previous
+  const { rows } = await sql<{ previous: number | null }>`
+    with prior as (select away_timeout from presently.settings)
+    insert into presently.settings (singleton, away_timeout)
+    values (true, make_interval(secs => ${seconds}))
+    on conflict (singleton) do update set away_timeout = excluded.away_timeout
+    returning (select extract(epoch from away_timeout)::float8 from prior) as previous
   `.execute(db);
   return rows[0]?.previous ?? seconds;
 }

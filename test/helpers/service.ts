@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -40,8 +41,11 @@ export function spawnService(env: Record<string, string | undefined>): {
 
 export async function startService(
   env: Record<string, string | undefined>,
+  track: (spawned: { child: ChildProcess; exited: Promise<number | null> }) => void = () => {},
 ): Promise<RunningService> {
-  const { child, exited, out } = spawnService(env);
+  const spawned = spawnService(env);
+  track(spawned);
+  const { child, exited, out } = spawned;
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`service did not start:\n${out.stdout}${out.stderr}`)),
@@ -87,4 +91,27 @@ export async function call(
   // biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field in tests
   const answer: any = await response.json();
   return { status: response.status, body: answer };
+}
+
+/**
+ * `startService` and `spawnService` for a test file, with every process still running after a
+ * test (an assertion failed before its stop) killed, so that one failure does not cascade.
+ */
+export function useServices() {
+  const children: { child: ChildProcess; exited: Promise<number | null> }[] = [];
+  afterEach(async () => {
+    for (const { child, exited } of children.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return {
+    start: (env: Record<string, string | undefined>) =>
+      startService(env, (spawned) => children.push(spawned)),
+    spawn: (env: Record<string, string | undefined>) => {
+      const spawned = spawnService(env);
+      children.push(spawned);
+      return spawned;
+    },
+  };
 }

@@ -1,0 +1,84 @@
+import fs from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeDataDir, postmasterPid, readKeys } from '../helpers/data-dir.js';
+import { call, useServices } from '../helpers/service.js';
+
+// The embedded server's life beside the service's: never left behind, never shared, restarted
+// when it dies.
+
+const services = useServices();
+let dataDir: string;
+beforeAll(async () => {
+  dataDir = await makeDataDir();
+});
+afterAll(() => fs.rm(dataDir, { recursive: true, force: true }));
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('the embedded server', () => {
+  it('stops by itself when presently is killed, and the next start finds everything acknowledged', async () => {
+    const killed = await services.start({ DATA_DIR: dataDir });
+    const keys = await readKeys(dataDir);
+    const pinged = await call(killed, 'POST', '/users/ping', keys.ACCESS_KEY, {
+      id: 'k',
+      status: 'available',
+    });
+    expect(pinged.status).toBe(200);
+    const postmaster = await postmasterPid(dataDir);
+    expect(postmaster).toBeGreaterThan(0);
+
+    await killed.stop('SIGKILL');
+    await waitFor(() => !isAlive(postmaster as number), 15_000);
+
+    const restarted = await services.start({ DATA_DIR: dataDir });
+    const users = (await call(restarted, 'GET', '/users/list/all', keys.ACCESS_KEY)).body.data;
+    expect(users.map((u: { user: string }) => u.user)).toContain('k');
+    expect(await restarted.stop()).toBe(0);
+  });
+
+  it('is refused to a second presently on the same DATA_DIR, the first one serving on', async () => {
+    const first = await services.start({ DATA_DIR: dataDir });
+    const second = services.spawn({ DATA_DIR: dataDir });
+    expect(await second.exited).toBe(1);
+    expect(second.out.stdout).toMatch(/in use by a running PostgreSQL/);
+    const keys = await readKeys(dataDir);
+    expect((await call(first, 'GET', '/users/count', keys.ACCESS_KEY)).status).toBe(200);
+    expect(await first.stop()).toBe(0);
+  });
+
+  it('is started again on the same port when it dies; requests recover by themselves', async () => {
+    const service = await services.start({ DATA_DIR: dataDir });
+    const keys = await readKeys(dataDir);
+    await call(service, 'POST', '/users/ping', keys.ACCESS_KEY, { id: 'survivor', status: 'busy' });
+    process.kill((await postmasterPid(dataDir)) as number, 'SIGKILL');
+
+    // Until it is back, every request is answered at once: 200 from a connection that has not
+    // noticed yet, or 503, never a hang or a crash.
+    const statuses = new Set<number>();
+    while (!service.stdout().includes('embedded PostgreSQL started again')) {
+      statuses.add((await call(service, 'GET', '/users/count', keys.ACCESS_KEY)).status);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect([...statuses].filter((status) => status !== 200 && status !== 503)).toEqual([]);
+    expect(statuses).toContain(503);
+    const answer = await call(service, 'GET', '/users/list/all', keys.ACCESS_KEY);
+    expect(answer.status).toBe(200);
+    expect(answer.body.data.map((u: { user: string }) => u.user)).toContain('survivor');
+    expect(await service.stop()).toBe(0);
+  });
+});
