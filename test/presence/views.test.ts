@@ -44,6 +44,14 @@ describe('the status views', () => {
     expect(rows).toEqual([{ away_timeout: '00:00:10' }]);
   });
 
+  it('get their settings row back at start-up if someone removed it', async () => {
+    await insertAged('u', 'busy', 1);
+    await sql`delete from presently.settings`.execute(database.db);
+    expect(await countUsers(database.db)).toEqual({ available: 0, busy: 0, away: 0 });
+    expect(await setAwayTimeout(database.db, 30)).toBe(30);
+    expect(await countUsers(database.db)).toEqual({ available: 0, busy: 1, away: 0 });
+  });
+
   it('give the Unix time of the last ping in whole seconds, for away users too', async () => {
     await sql`insert into presently.presence values ('old', 'busy', to_timestamp(1676735121.9))`.execute(
       database.db,
