@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { createFileOnce, readFileIfExists } from './files.js';
 
 export interface Keys {
   /** Opens the user endpoints and the socket. */
@@ -52,31 +53,15 @@ async function readOrCreateKeyFile(file: string): Promise<KeyFile> {
   if (existing) return existing;
   await fs.mkdir(path.dirname(file), { recursive: true });
   const fresh: KeyFile = { ACCESS_KEY: generateKey(), ACCESS_KEY_SYSTEM: generateKey() };
-  // Written aside and linked into place: link fails if another process won the race, and a
-  // reader never sees a half-written file.
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await fs.writeFile(temp, `${JSON.stringify(fresh, null, 2)}\n`, { mode: 0o600 });
-  try {
-    await fs.link(temp, file);
-    return fresh;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    const winner = await readKeyFile(file);
-    if (!winner) throw new Error(`${file} exists but could not be read`);
-    return winner;
-  } finally {
-    await fs.rm(temp, { force: true });
-  }
+  if (await createFileOnce(file, `${JSON.stringify(fresh, null, 2)}\n`)) return fresh;
+  const winner = await readKeyFile(file);
+  if (!winner) throw new Error(`${file} exists but could not be read`);
+  return winner;
 }
 
 async function readKeyFile(file: string): Promise<KeyFile | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = await readFileIfExists(file);
+  if (text === undefined) return undefined;
   const parsed = keyFileSchema.safeParse(safeJson(text));
   if (!parsed.success) {
     throw new Error(`${file} is not a valid key file; fix it or delete it to generate new keys`);

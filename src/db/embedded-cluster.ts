@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { createFileOnce, readFileIfExists } from '../files.js';
 
 // The embedded cluster on disk: the binaries, the user they run as, and initdb.
 
@@ -101,24 +102,11 @@ async function checkReachable(bin: Binaries, pgdata: string, runAs: RunAs) {
 }
 
 export async function readOrCreateSecret(file: string): Promise<string> {
-  const existing = await fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw error;
-  });
+  const existing = await readFileIfExists(file);
   if (existing !== undefined) return existing.trim();
-  // Written aside and linked into place: never seen half-written, and the first start wins.
   const secret = randomBytes(24).toString('base64url');
-  const temp = `${file}.${randomBytes(4).toString('hex')}`;
-  await fs.writeFile(temp, `${secret}\n`, { mode: 0o600 });
-  try {
-    await fs.link(temp, file);
-    return secret;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return (await fs.readFile(file, 'utf8')).trim();
-  } finally {
-    await fs.rm(temp, { force: true });
-  }
+  if (await createFileOnce(file, `${secret}\n`)) return secret;
+  return (await fs.readFile(file, 'utf8')).trim();
 }
 
 // The server's messages are read by people, in the C locale; PG* variables meant for clients

@@ -36,7 +36,10 @@ const userId = z
   .pipe(
     z
       .string()
-      .refine((id) => [...id].length >= 1 && [...id].length <= 128, ID_RULE)
+      .refine((id) => {
+        const characters = [...id].length;
+        return characters >= 1 && characters <= 128;
+      }, ID_RULE)
       .refine((id) => id.isWellFormed(), 'id must be valid Unicode (no lone surrogates)')
       .refine((id) => !CONTROL.test(id), 'id must not contain control characters'),
   );
