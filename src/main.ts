@@ -1,19 +1,32 @@
 import { type ServerType, serve } from '@hono/node-server';
+import { WebSocketServer } from 'ws';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb, createPool } from './db/connection.js';
 import { startEmbeddedPostgres } from './db/embedded.js';
+import { createListener } from './db/listener.js';
 import { migrate, readMigrations } from './db/migrate.js';
 import { createApp } from './http/app.js';
 import { type ResolvedKeys, resolveKeys } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
+import { createChangeFeed } from './presence/change-feed.js';
+import { CHANGES_CHANNEL, latestPosition } from './presence/changes.js';
 import { setAwayTimeout } from './presence/repository.js';
+import { createSweeper } from './presence/sweeper.js';
 import { createShutdown } from './shutdown.js';
+import { createBroadcaster } from './ws/broadcaster.js';
+import { MAX_FRAME_BYTES } from './ws/endpoint.js';
+import { createSocketHub } from './ws/hub.js';
+import { createSnapshotPump } from './ws/snapshots.js';
 
-// The one place where presently is wired together:
-// config → logger → shutdown → database → migrations → app → server.
+// The one place where presently is wired together: config → logger → shutdown → database →
+// migrations → change listener and sweep → app → server → sockets.
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 const REQUEST_GRACE_MS = 250;
+/** At most four snapshots a second reach the sockets, however many changes arrive. */
+const SNAPSHOT_INTERVAL_MS = 250;
+/** Sockets learn of a timeout within about this long of it. */
+const SWEEP_INTERVAL_MS = 1_000;
 
 async function main(command: string): Promise<void> {
   const config = loadConfigOrExit();
@@ -44,9 +57,37 @@ async function main(command: string): Promise<void> {
       logger.info({ previous, now: config.awayTimeoutSeconds }, 'away timeout changed (seconds)');
     }
 
-    const app = createApp({ db, keys: keys.keys, logger });
-    const server = await listen(app.fetch, config.host, config.port, logger);
+    const hub = createSocketHub({ logger });
+    const snapshots = createSnapshotPump({ db, hub, logger, intervalMs: SNAPSHOT_INTERVAL_MS });
+    const broadcaster = createBroadcaster({ hub, snapshots });
+    const feed = createChangeFeed({
+      db,
+      logger,
+      after: await latestPosition(db),
+      onChanges: broadcaster.publish,
+    });
+    const listener = createListener({
+      connectionString: databaseUrl,
+      channel: CHANGES_CHANNEL,
+      logger,
+      onWake: feed.wake,
+    });
+    listener.start();
+    shutdown.onStop(async () => {
+      snapshots.stop();
+      feed.stop();
+      await listener.stop();
+    });
+    const sweeper = createSweeper({ db, logger, intervalMs: SWEEP_INTERVAL_MS });
+    sweeper.start();
+    shutdown.onStop(() => sweeper.stop());
+
+    const app = createApp({ db, keys: keys.keys, logger, hub, broadcaster });
+    const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+    const server = await listen({ fetch: app.fetch, sockets }, config.host, config.port, logger);
     shutdown.onStop(() => closeServer(server));
+    // Steps run newest first: sockets are closed (1001) before the server stops.
+    shutdown.onStop(() => hub.close());
     printGeneratedKeys(keys);
     shutdown.started();
   } catch (error) {
@@ -68,13 +109,13 @@ function loadConfigOrExit() {
 }
 
 function listen(
-  fetch: Parameters<typeof serve>[0]['fetch'],
+  { fetch, sockets }: { fetch: Parameters<typeof serve>[0]['fetch']; sockets: WebSocketServer },
   hostname: string,
   port: number,
   logger: Logger,
 ): Promise<ServerType> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname, port }, (info) => {
+    const server = serve({ fetch, hostname, port, websocket: { server: sockets } }, (info) => {
       logger.info({ host: info.address, port: info.port }, 'presently is listening');
       resolve(server);
     });

@@ -15,6 +15,21 @@ export interface PresenceTable {
   user_id: string;
   status: PingStatus;
   last_ping: Date;
+  /** What the change log last said about the user: set by triggers, never by the service. */
+  logged_status: Generated<Status>;
+  logged_at: Generated<Date>;
+}
+
+/**
+ * The change log, in commit order. A new user has no previous status, a removed user no status;
+ * a row with no user marks the log cleared.
+ */
+export interface StatusChangesTable {
+  position: Generated<number>;
+  user_id: string | null;
+  status: Status | null;
+  previous: Status | null;
+  changed_at: Date;
 }
 
 /** Effective status per user: derived in SQL from the last ping, the timeout and now(). */
@@ -44,5 +59,6 @@ export interface Database {
   'presently.presence': PresenceTable;
   'presently.user_status': UserStatusView;
   'presently.status_counts': StatusCountsView;
+  'presently.status_changes': StatusChangesTable;
   'presently.migrations': MigrationsTable;
 }

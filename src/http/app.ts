@@ -1,5 +1,8 @@
 import { Hono } from 'hono';
 import type { Logger } from '../logger.js';
+import type { Broadcaster } from '../ws/broadcaster.js';
+import { socketRoutes } from '../ws/endpoint.js';
+import type { SocketHub } from '../ws/hub.js';
 import { notFound, onError } from './errors.js';
 import { requestLog } from './request-log.js';
 import { databaseRoutes } from './routes/database.js';
@@ -8,14 +11,20 @@ import { userRoutes } from './routes/users.js';
 
 export interface AppDeps extends RouteDeps {
   logger: Logger;
+  hub: SocketHub;
+  broadcaster: Broadcaster;
 }
 
-/** The HTTP application: routes, keys and errors. It holds no state of its own. */
+/**
+ * The HTTP application: routes, keys, errors and the socket endpoint. It holds no state of its
+ * own: sockets live in the hub it is given.
+ */
 export function createApp(deps: AppDeps) {
   const app = new Hono()
     .use(requestLog(deps.logger))
     .route('/users', userRoutes(deps))
-    .route('/database', databaseRoutes(deps));
+    .route('/database', databaseRoutes(deps))
+    .route('/ws', socketRoutes(deps));
   app.notFound(notFound);
   app.onError(onError(deps.logger));
   return app;

@@ -58,3 +58,25 @@ export async function setAwayTimeout(db: Kysely<Database>, seconds: number): Pro
   `.execute(db);
   return rows[0]?.previous ?? seconds;
 }
+
+/** The seed's list and counts payloads as JSON text, built by PostgreSQL in one snapshot. */
+export interface SnapshotJson {
+  list: string;
+  counts: string;
+}
+
+/**
+ * Both payloads come from one statement, so they agree with each other, and arrive as JSON text
+ * ready to be framed once for every socket, never parsed and serialised again in between.
+ */
+export async function readSnapshotJson(db: Kysely<Database>): Promise<SnapshotJson> {
+  const { rows } = await sql<SnapshotJson>`
+    select
+      (select '[' || coalesce(string_agg(row_to_json(u)::text, ',' order by u."user"), '') || ']'
+         from (select user_id as "user", status, "time" from presently.user_status) u) as list,
+      (select row_to_json(c)::text from presently.status_counts c) as counts
+  `.execute(db);
+  const snapshot = rows[0];
+  if (!snapshot) throw new Error('the snapshot query returned no row');
+  return snapshot;
+}

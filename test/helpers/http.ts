@@ -2,12 +2,19 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../src/db/schema.js';
 import { type App, createApp } from '../../src/http/app.js';
 import type { Keys } from '../../src/keys.js';
+import { createBroadcaster } from '../../src/ws/broadcaster.js';
+import { createSocketHub } from '../../src/ws/hub.js';
+import { createSnapshotPump } from '../../src/ws/snapshots.js';
 import { silentLogger } from './database.js';
 
 export const KEYS: Keys = { access: 'test-access-key', system: 'test-system-key' };
 
+/** The app as main.ts builds it, with a socket hub of its own (no server, so no sockets). */
 export function testApp(db: Kysely<Database>): App {
-  return createApp({ db, keys: KEYS, logger: silentLogger });
+  const hub = createSocketHub({ logger: silentLogger });
+  const snapshots = createSnapshotPump({ db, hub, logger: silentLogger, intervalMs: 250 });
+  const broadcaster = createBroadcaster({ hub, snapshots });
+  return createApp({ db, keys: KEYS, logger: silentLogger, hub, broadcaster });
 }
 
 export interface Answer {

@@ -1,9 +1,8 @@
 import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDb, createPool } from '../../src/db/connection.js';
-import { createApp } from '../../src/http/app.js';
 import { silentLogger } from '../helpers/database.js';
-import { KEYS, request } from '../helpers/http.js';
+import { request, testApp } from '../helpers/http.js';
 
 // A real pool pointed at a port where no PostgreSQL listens: the connection is really refused.
 let closedPort: number;
@@ -32,7 +31,7 @@ it.each([
 ])(
   '%s %s answers 503 with Retry-After while the database is unreachable',
   async (method, path, body) => {
-    const app = createApp({ db, keys: KEYS, logger: silentLogger });
+    const app = testApp(db);
     const answer = await request(app, method, path, { body });
     expect(answer.status).toBe(503);
     expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -42,7 +41,7 @@ it.each([
 );
 
 it('still checks keys and input first', async () => {
-  const app = createApp({ db, keys: KEYS, logger: silentLogger });
+  const app = testApp(db);
   expect((await request(app, 'GET', '/users/count', { key: null })).status).toBe(401);
   expect((await request(app, 'POST', '/users/ping', { raw: '{' })).status).toBe(400);
 });

@@ -1,0 +1,63 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database, Status } from '../db/schema.js';
+
+// The change log (presently.status_changes) as the service reads it. Triggers write the log;
+// here it is only read, and the sweep asked to run.
+
+/** The channel the log's triggers notify on; a notification only says "read the log". */
+export const CHANGES_CHANNEL = 'presently_status_changes';
+
+export type StatusChange =
+  | {
+      kind: 'change';
+      position: number;
+      user: string;
+      /** null: the user was removed. */
+      status: Status | null;
+      /** null: a new user. */
+      previous: Status | null;
+      /** Unix time of the change, whole seconds. */
+      time: number;
+    }
+  | { kind: 'cleared'; position: number; time: number };
+
+/** The last position in the log, 0 for an empty one: where a new reader starts. */
+export async function latestPosition(db: Kysely<Database>): Promise<number> {
+  const row = await db
+    .selectFrom('presently.status_changes')
+    .select((eb) => eb.fn.coalesce(eb.fn.max('position'), eb.lit(0)).as('position'))
+    .executeTakeFirstOrThrow();
+  return Number(row.position);
+}
+
+/** Up to `limit` changes after `position`, in order. */
+export async function readChangesAfter(
+  db: Kysely<Database>,
+  position: number,
+  limit: number,
+): Promise<StatusChange[]> {
+  const rows = await db
+    .selectFrom('presently.status_changes')
+    .select([
+      'position',
+      'user_id',
+      'status',
+      'previous',
+      sql<number>`floor(extract(epoch from changed_at))::bigint`.as('time'),
+    ])
+    .where('position', '>', position)
+    .orderBy('position')
+    .limit(limit)
+    .execute();
+  return rows.map(({ position, user_id, status, previous, time }) =>
+    user_id === null
+      ? { kind: 'cleared', position, time }
+      : { kind: 'change', position, user: user_id, status, previous, time },
+  );
+}
+
+/** Marks users whose timeout has passed as away (the log's triggers announce it). */
+export async function sweepAway(db: Kysely<Database>): Promise<number> {
+  const { rows } = await sql<{ swept: number }>`select presently.sweep_away() as swept`.execute(db);
+  return rows[0]?.swept ?? 0;
+}

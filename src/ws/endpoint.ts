@@ -1,0 +1,65 @@
+import { upgradeWebSocket } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { Kysely } from 'kysely';
+import type { WebSocket } from 'ws';
+import type { Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { requireKey } from '../http/auth.js';
+import { errorResponse, methodNotAllowed } from '../http/errors.js';
+import type { Keys } from '../keys.js';
+import type { Logger } from '../logger.js';
+import type { Broadcaster } from './broadcaster.js';
+import type { Peer, SocketHub } from './hub.js';
+import { createFrameHandler, type FrameHandler } from './session.js';
+
+/** Larger frames close the socket (1009) before they are read. */
+export const MAX_FRAME_BYTES = 16 * 1024;
+
+export interface SocketDeps {
+  db: Kysely<Database>;
+  keys: Keys;
+  logger: Logger;
+  hub: SocketHub;
+  broadcaster: Broadcaster;
+}
+
+/**
+ * `GET /ws`: the key is checked before the upgrade (401 otherwise); a socket then gets snapshots
+ * at once and takes `user-ping` frames. Frames over the size limit are refused by the WebSocket
+ * server itself (close 1009), before they are read.
+ */
+export function socketRoutes(deps: SocketDeps) {
+  const { hub, broadcaster, logger } = deps;
+  const userKey = requireKey([deps.keys.access, deps.keys.system]);
+  return new Hono()
+    .get(
+      '/',
+      userKey,
+      upgradeWebSocket(() => {
+        let peer: Peer | undefined;
+        let handleFrame: FrameHandler | undefined;
+        return {
+          onOpen(_event, ws) {
+            peer = hub.add(ws.raw as WebSocket);
+            if (!peer) return;
+            handleFrame = createFrameHandler({ ...deps, peer });
+            logger.debug({ sockets: hub.size }, 'socket opened');
+            broadcaster.welcome(peer);
+          },
+          onMessage(event) {
+            handleFrame?.(event.data as string | ArrayBuffer);
+          },
+          onClose(event) {
+            if (peer) hub.remove(peer);
+            logger.debug({ code: event.code, sockets: hub.size }, 'socket closed');
+          },
+        };
+      }),
+      (c) => {
+        c.header('Upgrade', 'websocket');
+        const message = '/ws is a WebSocket endpoint: connect with a WebSocket client';
+        return errorResponse(c, new AppError('upgrade_required', 426, message));
+      },
+    )
+    .all('/', userKey, methodNotAllowed('GET'));
+}

@@ -1,0 +1,58 @@
+import { AppError } from '../errors.js';
+
+// Every frame either way is JSON text, {"event": "<name>", "data": <payload>}.
+
+/** Frames go out as Buffers: encoded once, then written to every socket as they are. */
+export function encodeFrame(event: string, data: unknown): Buffer {
+  return Buffer.from(JSON.stringify({ event, data }));
+}
+
+/** A frame around a payload that is already JSON text (built by PostgreSQL). */
+export function encodeJsonFrame(event: string, json: string): Buffer {
+  return Buffer.from(`{"event":${JSON.stringify(event)},"data":${json}}`);
+}
+
+export function encodeError(error: AppError): Buffer {
+  return encodeFrame('error', { code: error.code, message: error.message });
+}
+
+export interface ClientFrame {
+  event: string;
+  data: unknown;
+}
+
+const MAX_EVENT_NAME_SHOWN = 64;
+
+/** Reads a client frame; throws an AppError saying what is wrong with it. */
+export function parseClientFrame(raw: string | ArrayBuffer): ClientFrame {
+  if (typeof raw !== 'string') {
+    throw new AppError('invalid_frame', 400, 'frames must be JSON text, not binary');
+  }
+  let frame: unknown;
+  try {
+    frame = JSON.parse(raw);
+  } catch {
+    throw new AppError('invalid_json', 400, 'the frame must be valid JSON');
+  }
+  if (
+    typeof frame !== 'object' ||
+    frame === null ||
+    Array.isArray(frame) ||
+    typeof (frame as { event?: unknown }).event !== 'string'
+  ) {
+    throw new AppError(
+      'invalid_frame',
+      400,
+      'a frame is a JSON object {"event": "...", "data": ...}',
+    );
+  }
+  const { event, data } = frame as { event: string; data?: unknown };
+  return { event, data };
+}
+
+/** An event name fit to repeat in a message: bounded, in JSON quotes. */
+export function showEventName(event: string): string {
+  const shown =
+    event.length > MAX_EVENT_NAME_SHOWN ? `${event.slice(0, MAX_EVENT_NAME_SHOWN)}…` : event;
+  return JSON.stringify(shown);
+}

@@ -1,0 +1,71 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { toAppError } from '../http/errors.js';
+import type { Logger } from '../logger.js';
+import { recordPing } from '../presence/repository.js';
+import { parsePing } from '../presence/validation.js';
+import { encodeError, parseClientFrame, showEventName } from './frames.js';
+import type { Peer, SocketHub } from './hub.js';
+
+/** Frames a socket may have waiting for the database before more are refused. */
+export const MAX_PENDING_FRAMES = 64;
+
+export type FrameHandler = (data: string | ArrayBuffer) => void;
+
+/**
+ * Handles one socket's frames in the order they came: a `user-ping` then another from the same
+ * socket are stored in that order, so the last one sent is the status that stays. Anything the
+ * service cannot take is answered with an `error` frame, and the socket stays open.
+ */
+export function createFrameHandler(deps: {
+  db: Kysely<Database>;
+  hub: SocketHub;
+  logger: Logger;
+  peer: Peer;
+}): FrameHandler {
+  const { db, hub, logger, peer } = deps;
+  let queue = Promise.resolve();
+  let pending = 0;
+
+  const refuse = (error: unknown) => {
+    const appError = toAppError(error);
+    if (appError.status >= 500 && appError.status !== 503) {
+      logger.error({ err: error }, 'socket frame failed');
+    }
+    hub.send(peer, encodeError(appError));
+  };
+
+  const take = async (data: string | ArrayBuffer) => {
+    try {
+      const frame = parseClientFrame(data);
+      if (frame.event !== 'user-ping') {
+        throw new AppError(
+          'unknown_event',
+          400,
+          `unknown event ${showEventName(frame.event)}; clients send "user-ping"`,
+        );
+      }
+      await recordPing(db, parsePing(frame.data));
+    } catch (error) {
+      refuse(error);
+    } finally {
+      pending -= 1;
+    }
+  };
+
+  return (data) => {
+    if (pending >= MAX_PENDING_FRAMES) {
+      refuse(
+        new AppError(
+          'too_many_frames',
+          429,
+          `more than ${MAX_PENDING_FRAMES} frames are waiting; this one was not taken`,
+        ),
+      );
+      return;
+    }
+    pending += 1;
+    queue = queue.then(() => take(data));
+  };
+}
