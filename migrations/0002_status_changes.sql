@@ -90,6 +90,11 @@ begin
     new.logged_status := effective;
     new.logged_at := case when effective = 'away' then new.last_ping + timeout
                           else new.last_ping end;
+    -- A ping that began just before a sweep marked the user away commits after it: its change
+    -- must not be dated before the away it follows.
+    if tg_op = 'UPDATE' then
+      new.logged_at := greatest(new.logged_at, old.logged_at);
+    end if;
   end if;
   return new;
 end;
@@ -170,6 +175,41 @@ create trigger presence_cleared
 after truncate on presently.presence
 for each statement
 execute function presently.presence_cleared();
+
+-- A new away timeout changes effective statuses without any write to presence. Users it brings
+-- back (logged away, but within the new timeout) are logged back now, when the rule changed;
+-- users it sends away are left to the sweep, which dates them at last ping plus the timeout.
+create function presently.settings_changed()
+returns trigger
+language plpgsql
+as $$
+begin
+  update presently.presence p
+  set logged_status = p.status,
+      logged_at = greatest(now(), p.logged_at)
+  where p.logged_status = 'away'
+    and p.last_ping >= now() - new.away_timeout;
+  return null;
+end;
+$$;
+
+create trigger settings_changed
+after update of away_timeout on presently.settings
+for each row
+when (old.away_timeout is distinct from new.away_timeout)
+execute function presently.settings_changed();
+
+-- Clearing in a transaction that already pinged: the pending change triggers are run first,
+-- since PostgreSQL refuses to truncate a table with pending trigger events.
+create or replace function presently.clear_all()
+returns void
+language sql
+volatile
+as $$
+  set constraints presently.presence_log_insert, presently.presence_log_update,
+    presently.presence_log_delete immediate;
+  truncate presently.presence;
+$$;
 
 -- Nothing writes when a user goes away by time, so this makes those transitions happen: it marks
 -- due users away, and the change trigger logs them. Every instance runs it about once a second.
