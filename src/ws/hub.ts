@@ -36,12 +36,24 @@ export interface SocketHub {
 
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
+const SLOW_CLOSE_GRACE_MS = 2_000;
 
 export function createSocketHub(options: SocketHubOptions): SocketHub {
   const { logger } = options;
   const maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
   const peers = new Map<WebSocket, Peer>();
   let closing = false;
+
+  /** Sockets closed for being slow: the close frame waits behind their backlog, briefly. */
+  const slow = new Set<WebSocket>();
+  const dropSlow = ({ socket }: Peer) => {
+    peers.delete(socket);
+    slow.add(socket);
+    socket.once('close', () => slow.delete(socket));
+    socket.close(CLOSE_TRY_AGAIN_LATER, 'too slow to keep up');
+    // A client that has stopped reading never reads the close frame either: let its backlog go.
+    setTimeout(() => socket.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+  };
 
   const heartbeat = setInterval(() => {
     for (const peer of peers.values()) {
@@ -77,8 +89,7 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
       if (socket.readyState !== socket.OPEN) return;
       if (socket.bufferedAmount > maxBufferedBytes + 2 * frame.length) {
         logger.warn({ buffered: socket.bufferedAmount }, 'socket closed: too slow to keep up');
-        peers.delete(socket);
-        socket.close(CLOSE_TRY_AGAIN_LATER, 'too slow to keep up');
+        dropSlow(peer);
         return;
       }
       socket.send(frame, { binary: false });
@@ -105,6 +116,7 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.terminate();
       }, timeoutMs);
+      for (const socket of slow) socket.terminate();
       await Promise.all(closed);
       clearTimeout(timer);
       peers.clear();
