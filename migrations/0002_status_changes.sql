@@ -123,9 +123,12 @@ begin
 
   previous := old.logged_status;
   ended_at := case when tg_op = 'UPDATE' then new.logged_at else now() end;
-  -- The user went away by time before this write, and no sweep had logged it yet.
-  if previous <> 'away' and old.last_ping + timeout < ended_at then
-    perform presently.append_change(old.user_id, 'away', previous, old.last_ping + timeout);
+  -- The user went away by time before this write (a ping or a delete), and no sweep had logged
+  -- it yet. Dated when it happened, but never before the change it follows.
+  if previous <> 'away' and old.last_ping + timeout < ended_at
+     and (tg_op = 'DELETE' or new.logged_status <> 'away') then
+    perform presently.append_change(
+      old.user_id, 'away', previous, greatest(old.last_ping + timeout, old.logged_at));
     previous := 'away';
   end if;
 
@@ -200,12 +203,15 @@ when (old.away_timeout is distinct from new.away_timeout)
 execute function presently.settings_changed();
 
 -- Clearing in a transaction that already pinged: the pending change triggers are run first,
--- since PostgreSQL refuses to truncate a table with pending trigger events.
+-- since PostgreSQL refuses to truncate a table with pending trigger events. The table is locked
+-- before they run: they take the log lock, and a writer committing meanwhile holds a lock on the
+-- table while it waits for the log lock, so the other order would deadlock.
 create or replace function presently.clear_all()
 returns void
 language sql
 volatile
 as $$
+  lock table presently.presence in access exclusive mode;
   set constraints presently.presence_log_insert, presently.presence_log_update,
     presently.presence_log_delete immediate;
   truncate presently.presence;
@@ -215,25 +221,29 @@ $$;
 -- due users away, and the change trigger logs them. Every instance runs it about once a second.
 -- Rows another transaction holds (a sweep elsewhere, a ping right now) are skipped, not waited
 -- for: that transaction logs them, so two sweeps never announce a change twice or deadlock.
--- Answers how many users it marked away.
+-- The settings row is share-locked: a timeout being changed meanwhile is waited for and the
+-- rows re-checked against it, or it waits for the sweep, so the settings trigger above always
+-- sees what the sweep did. Answers how many users it marked away.
 create function presently.sweep_away()
 returns integer
 language sql
 volatile
 as $$
   with due as (
-    select p.user_id
+    select p.user_id, p.last_ping + s.away_timeout as away_at
     from presently.presence p
     cross join presently.settings s
     where p.logged_status <> 'away'
       and p.last_ping < now() - s.away_timeout
     for update of p skip locked
+    for share of s
   ),
   swept as (
     update presently.presence p
+    -- Never dated before the change it follows (a timeout lowered after a user was logged back).
     set logged_status = 'away',
-        logged_at = p.last_ping + s.away_timeout
-    from due, presently.settings s
+        logged_at = greatest(due.away_at, p.logged_at)
+    from due
     where p.user_id = due.user_id
     returning 1
   )

@@ -8,6 +8,7 @@ import { requestLog } from './request-log.js';
 import { databaseRoutes } from './routes/database.js';
 import type { RouteDeps } from './routes/deps.js';
 import { userRoutes } from './routes/users.js';
+import { refuseUpgradesExcept } from './upgrades.js';
 
 export interface AppDeps extends RouteDeps {
   logger: Logger;
@@ -22,6 +23,7 @@ export interface AppDeps extends RouteDeps {
 export function createApp(deps: AppDeps) {
   const app = new Hono()
     .use(requestLog(deps.logger))
+    .use(refuseUpgradesExcept('/ws'))
     .route('/users', userRoutes(deps))
     .route('/database', databaseRoutes(deps))
     .route('/ws', socketRoutes(deps));

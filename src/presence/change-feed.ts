@@ -38,6 +38,15 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;
 
+  /** A failure to hand changes on is not a failure to read: the position still moves on. */
+  const publish = (batch: StatusChange[]) => {
+    try {
+      onChanges(batch);
+    } catch (error) {
+      logger.error({ err: error }, 'could not publish changes');
+    }
+  };
+
   const read = async () => {
     reading = true;
     try {
@@ -50,7 +59,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
           const last = batch.at(-1);
           if (last) {
             position = last.position;
-            onChanges(batch);
+            publish(batch);
           }
         } while (batch.length === batchSize);
       } while (again && !stopped);

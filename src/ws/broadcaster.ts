@@ -7,6 +7,8 @@ export interface Broadcaster {
   /** Changes read from the log, in order: deltas now, snapshots coalesced. */
   publish(changes: StatusChange[]): void;
   welcome(peer: Peer): void;
+  /** A socket closed: nothing is kept for it. */
+  forget(peer: Peer): void;
 }
 
 /**
@@ -27,6 +29,7 @@ export function createBroadcaster({
       snapshots.changed();
     },
     welcome: (peer) => snapshots.welcome(peer),
+    forget: (peer) => snapshots.forget(peer),
   };
 }
 

@@ -1,5 +1,6 @@
 import { upgradeWebSocket } from '@hono/node-server';
 import { Hono } from 'hono';
+import type { WSEvents } from 'hono/ws';
 import type { Kysely } from 'kysely';
 import type { WebSocket } from 'ws';
 import type { Database } from '../db/schema.js';
@@ -29,37 +30,38 @@ export interface SocketDeps {
  * server itself (close 1009), before they are read.
  */
 export function socketRoutes(deps: SocketDeps) {
-  const { hub, broadcaster, logger } = deps;
   const userKey = requireKey([deps.keys.access, deps.keys.system]);
+  const onError = (error: unknown) => deps.logger.error({ err: error }, 'socket handler failed');
   return new Hono()
-    .get(
-      '/',
-      userKey,
-      upgradeWebSocket(() => {
-        let peer: Peer | undefined;
-        let handleFrame: FrameHandler | undefined;
-        return {
-          onOpen(_event, ws) {
-            peer = hub.add(ws.raw as WebSocket);
-            if (!peer) return;
-            handleFrame = createFrameHandler({ ...deps, peer });
-            logger.debug({ sockets: hub.size }, 'socket opened');
-            broadcaster.welcome(peer);
-          },
-          onMessage(event) {
-            handleFrame?.(event.data as string | ArrayBuffer);
-          },
-          onClose(event) {
-            if (peer) hub.remove(peer);
-            logger.debug({ code: event.code, sockets: hub.size }, 'socket closed');
-          },
-        };
-      }),
-      (c) => {
-        c.header('Upgrade', 'websocket');
-        const message = '/ws is a WebSocket endpoint: connect with a WebSocket client';
-        return errorResponse(c, new AppError('upgrade_required', 426, message));
-      },
-    )
+    .get('/', userKey, upgradeWebSocket(socketEvents(deps), { onError }), (c) => {
+      c.header('Upgrade', 'websocket');
+      const message = '/ws is a WebSocket endpoint: connect with a WebSocket client';
+      return errorResponse(c, new AppError('upgrade_required', 426, message));
+    })
     .all('/', userKey, methodNotAllowed('GET'));
+}
+
+/** What happens on one socket, from its opening to its close. */
+function socketEvents(deps: SocketDeps) {
+  const { hub, broadcaster, logger } = deps;
+  return (): WSEvents => {
+    let peer: Peer | undefined;
+    let handleFrame: FrameHandler | undefined;
+    return {
+      onOpen(_event, ws) {
+        peer = hub.add(ws.raw as WebSocket);
+        if (!peer) return;
+        handleFrame = createFrameHandler({ ...deps, peer });
+        logger.debug({ sockets: hub.size }, 'socket opened');
+        broadcaster.welcome(peer);
+      },
+      onMessage(event) {
+        handleFrame?.(event.data as string | ArrayBuffer);
+      },
+      onClose(event) {
+        if (peer) broadcaster.forget(peer);
+        logger.debug({ code: event.code, sockets: hub.size }, 'socket closed');
+      },
+    };
+  };
 }

@@ -8,6 +8,8 @@ export interface Peer {
   snapshotVersion: number;
   /** Answered the last protocol ping. */
   alive: boolean;
+  /** Closed by the hub (too slow), waiting for the close to complete: sent nothing more. */
+  dropped: boolean;
 }
 
 export interface SocketHubOptions {
@@ -22,15 +24,23 @@ export interface SocketHubOptions {
 }
 
 export interface SocketHub {
-  /** Registers a socket; undefined (and the socket closed) when the hub is closing. */
+  /**
+   * Registers a socket until it closes; undefined (and the socket closed) when the hub is
+   * closing.
+   */
   add(socket: WebSocket): Peer | undefined;
-  remove(peer: Peer): void;
   /** Sends unless the socket is too far behind, in which case it is closed (1013). */
   send(peer: Peer, frame: Buffer): void;
   broadcast(frame: Buffer): void;
-  peers(): IterableIterator<Peer>;
+  /** Open sockets that are sent to. */
+  peers(): Generator<Peer>;
   readonly size: number;
-  /** Refuses new sockets, closes every open one (1001) and waits for them, within a bound. */
+  /** Work started for a socket (a ping being stored) that closing waits for. */
+  track(work: Promise<unknown>): void;
+  /**
+   * Refuses new sockets, closes every socket (1001), terminates those that do not close in
+   * time, and waits for their work.
+   */
   close(timeoutMs?: number): Promise<void>;
 }
 
@@ -41,22 +51,27 @@ const SLOW_CLOSE_GRACE_MS = 2_000;
 export function createSocketHub(options: SocketHubOptions): SocketHub {
   const { logger } = options;
   const maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
-  const peers = new Map<WebSocket, Peer>();
+  // Every socket until its 'close' event, dropped ones included: an upgraded connection keeps
+  // the HTTP server from closing, so none may be forgotten while it lives.
+  const sockets = new Map<WebSocket, Peer>();
+  const work = new Set<Promise<unknown>>();
   let closing = false;
+  let dropped = 0;
 
-  /** Sockets closed for being slow: the close frame waits behind their backlog, briefly. */
-  const slow = new Set<WebSocket>();
-  const dropSlow = ({ socket }: Peer) => {
-    peers.delete(socket);
-    slow.add(socket);
-    socket.once('close', () => slow.delete(socket));
-    socket.close(CLOSE_TRY_AGAIN_LATER, 'too slow to keep up');
+  const drop = (peer: Peer) => {
+    peer.dropped = true;
+    dropped += 1;
+    peer.socket.close(CLOSE_TRY_AGAIN_LATER, 'too slow to keep up');
     // A client that has stopped reading never reads the close frame either: let its backlog go.
-    setTimeout(() => socket.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+    setTimeout(() => peer.socket.terminate(), SLOW_CLOSE_GRACE_MS).unref();
   };
 
+  function* live() {
+    for (const peer of sockets.values()) if (!peer.dropped) yield peer;
+  }
+
   const heartbeat = setInterval(() => {
-    for (const peer of peers.values()) {
+    for (const peer of live()) {
       if (!peer.alive) {
         logger.debug('socket dropped: no answer to ping');
         peer.socket.terminate();
@@ -70,56 +85,65 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
 
   const hub: SocketHub = {
     add(socket) {
+      const peer: Peer = { socket, snapshotVersion: 0, alive: true, dropped: closing };
+      sockets.set(socket, peer);
+      if (closing) dropped += 1;
+      socket.once('close', () => {
+        sockets.delete(socket);
+        if (peer.dropped) dropped -= 1;
+      });
       if (closing) {
         socket.close(CLOSE_GOING_AWAY, 'the server is shutting down');
         return undefined;
       }
-      const peer: Peer = { socket, snapshotVersion: 0, alive: true };
       socket.on('pong', () => {
         peer.alive = true;
       });
-      peers.set(socket, peer);
       return peer;
-    },
-    remove(peer) {
-      peers.delete(peer.socket);
     },
     send(peer, frame) {
       const { socket } = peer;
-      if (socket.readyState !== socket.OPEN) return;
+      if (peer.dropped || socket.readyState !== socket.OPEN) return;
       if (socket.bufferedAmount > maxBufferedBytes + 2 * frame.length) {
         logger.warn({ buffered: socket.bufferedAmount }, 'socket closed: too slow to keep up');
-        dropSlow(peer);
+        drop(peer);
         return;
       }
       socket.send(frame, { binary: false });
     },
     broadcast(frame) {
-      for (const peer of peers.values()) hub.send(peer, frame);
+      for (const peer of sockets.values()) hub.send(peer, frame);
     },
-    peers: () => peers.values(),
+    peers: live,
     get size() {
-      return peers.size;
+      return sockets.size - dropped;
+    },
+    track(promise) {
+      const settled = promise.then(
+        () => {},
+        () => {},
+      );
+      work.add(settled);
+      void settled.then(() => work.delete(settled));
     },
     async close(timeoutMs = 3_000) {
       closing = true;
       clearInterval(heartbeat);
-      const sockets = [...peers.keys()];
-      const closed = sockets.map(
-        (socket) =>
-          new Promise<void>((resolve) => {
-            if (socket.readyState === socket.CLOSED) return resolve();
-            socket.once('close', () => resolve());
-            socket.close(CLOSE_GOING_AWAY, 'the server is shutting down');
-          }),
+      const all = [...sockets.keys()];
+      const closed = all.map((socket) =>
+        socket.readyState === socket.CLOSED
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              socket.once('close', () => resolve());
+              socket.close(CLOSE_GOING_AWAY, 'the server is shutting down');
+            }),
       );
       const timer = setTimeout(() => {
-        for (const socket of sockets) socket.terminate();
+        for (const socket of all) socket.terminate();
       }, timeoutMs);
-      for (const socket of slow) socket.terminate();
       await Promise.all(closed);
       clearTimeout(timer);
-      peers.clear();
+      await Promise.all(work);
     },
   };
   return hub;

@@ -4,11 +4,11 @@ import { AppError } from '../errors.js';
 import { toAppError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import { recordPing } from '../presence/repository.js';
-import { parsePing } from '../presence/validation.js';
+import { type Ping, parsePing } from '../presence/validation.js';
 import { encodeError, parseClientFrame, showEventName } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
 
-/** Frames a socket may have waiting for the database before more are refused. */
+/** Pings a socket may have waiting for the database before more are refused. */
 export const MAX_PENDING_FRAMES = 64;
 
 export type FrameHandler = (data: string | ArrayBuffer) => void;
@@ -36,17 +36,22 @@ export function createFrameHandler(deps: {
     hub.send(peer, encodeError(appError));
   };
 
-  const take = async (data: string | ArrayBuffer) => {
+  /** Reads a frame at once: only a valid ping waits, in order, for the database. */
+  const parse = (data: string | ArrayBuffer): Ping => {
+    const frame = parseClientFrame(data);
+    if (frame.event !== 'user-ping') {
+      throw new AppError(
+        'unknown_event',
+        400,
+        `unknown event ${showEventName(frame.event)}; clients send "user-ping"`,
+      );
+    }
+    return parsePing(frame.data);
+  };
+
+  const store = async (ping: Ping) => {
     try {
-      const frame = parseClientFrame(data);
-      if (frame.event !== 'user-ping') {
-        throw new AppError(
-          'unknown_event',
-          400,
-          `unknown event ${showEventName(frame.event)}; clients send "user-ping"`,
-        );
-      }
-      await recordPing(db, parsePing(frame.data));
+      await recordPing(db, ping);
     } catch (error) {
       refuse(error);
     } finally {
@@ -55,17 +60,19 @@ export function createFrameHandler(deps: {
   };
 
   return (data) => {
+    let ping: Ping;
+    try {
+      ping = parse(data);
+    } catch (error) {
+      return refuse(error);
+    }
     if (pending >= MAX_PENDING_FRAMES) {
-      refuse(
-        new AppError(
-          'too_many_frames',
-          429,
-          `more than ${MAX_PENDING_FRAMES} frames are waiting; this one was not taken`,
-        ),
-      );
-      return;
+      const message = `more than ${MAX_PENDING_FRAMES} pings are waiting; this one was not taken`;
+      return refuse(new AppError('too_many_frames', 429, message));
     }
     pending += 1;
-    queue = queue.then(() => take(data));
+    queue = queue.then(() => store(ping));
+    // Shutdown waits for pings already taken: a socket's close does not cancel them.
+    hub.track(queue);
   };
 }

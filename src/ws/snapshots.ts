@@ -10,6 +10,8 @@ export interface SnapshotPump {
   changed(): void;
   /** A new socket: it gets snapshots at once (the latest ones if nothing changed since). */
   welcome(peer: Peer): void;
+  /** A socket closed before its first snapshot: stop waiting for it. */
+  forget(peer: Peer): void;
   stop(): void;
 }
 
@@ -111,6 +113,9 @@ export function createSnapshotPump(options: {
       if (latest && latestIsCurrent) return sendTo(peer, latest);
       waiting.add(peer);
       schedule();
+    },
+    forget(peer) {
+      waiting.delete(peer);
     },
     stop() {
       stopped = true;

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type pg from 'pg';
+import pg from 'pg';
 import { pino } from 'pino';
-import { afterAll, beforeAll, inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { createDb, createPool } from '../../src/db/connection.js';
 import type { Database } from '../../src/db/schema.js';
 import { databaseUrl, withAdmin } from './admin.js';
@@ -54,4 +54,23 @@ export function useTestDatabase(): TestDatabase {
 /** Every stored row, to show that a refused request changed nothing. */
 export async function presenceRows(db: Kysely<Database>) {
   return db.selectFrom('presently.presence').selectAll().orderBy('user_id').execute();
+}
+
+/**
+ * Connections of their own, outside the pool (for open transactions, LISTEN and races), each
+ * ended after the test: ending one also rolls back a transaction a failed test left open.
+ */
+export function useClients(database: TestDatabase): () => Promise<pg.Client> {
+  const clients: pg.Client[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.end().catch(() => {})));
+  });
+  return async () => {
+    const client = new pg.Client({ connectionString: database.url });
+    // A client whose backend is gone (a deadlock victim, a terminated one) must not crash the run.
+    client.on('error', () => {});
+    clients.push(client);
+    await client.connect();
+    return client;
+  };
 }

@@ -1,16 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type RawBuilder, sql } from 'kysely';
-import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { CHANGES_CHANNEL, latestPosition, sweepAway } from '../../src/presence/changes.js';
 import { clearAll, recordPing, setAwayTimeout } from '../../src/presence/repository.js';
-import { useTestDatabase } from '../helpers/database.js';
+import { useClients, useTestDatabase } from '../helpers/database.js';
 
 // The change log (migrations/0002_status_changes.sql) is written by triggers only, so these
 // tests drive presently.presence with SQL and read presently.status_changes back.
 
 const database = useTestDatabase();
-const clients: pg.Client[] = [];
+const connect = useClients(database);
 
 beforeEach(async () => {
   await setAwayTimeout(database.db, 60);
@@ -18,21 +17,8 @@ beforeEach(async () => {
   await sql`truncate presently.presence`.execute(database.db);
 });
 
-afterEach(async () => {
-  // Ending a client also rolls back a transaction that a failed test left open.
-  await Promise.all(clients.splice(0).map((client) => client.end()));
-});
-
 const rows = async <T>(query: RawBuilder<T>) => (await query.execute(database.db)).rows;
 const ping = (id: string, status: 'available' | 'busy') => recordPing(database.db, { id, status });
-
-/** A connection of its own, outside the pool: for open transactions, LISTEN and races. */
-async function connect(): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: database.url });
-  clients.push(client);
-  await client.connect();
-  return client;
-}
 
 /** The payloads of every notification on the change channel from now on. */
 async function listen(): Promise<string[]> {

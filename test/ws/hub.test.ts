@@ -34,8 +34,7 @@ async function startHub(options: Omit<SocketHubOptions, 'logger'> = {}) {
   hub = created;
   server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   server.on('connection', (socket) => {
-    const peer = created.add(socket);
-    if (peer) socket.on('close', () => created.remove(peer));
+    created.add(socket);
   });
   await once(server, 'listening');
   return created;
@@ -117,6 +116,21 @@ describe('socket hub', () => {
     const closed = await within('the slow client to see the close', slow.closed);
     expect(closed.code).toBe(CLOSE_TRY_AGAIN_LATER);
     expect(slow.frames.length).toBeLessThan(sent);
+  });
+
+  it('ends a socket it dropped as slow when it closes, rather than waiting for it', async () => {
+    const hub = await startHub({ maxBufferedBytes: 256 * 1024 });
+    const { client: slow, serverSide } = await connect();
+    (slow.socket as unknown as { _socket: net.Socket })._socket.pause();
+    for (let sent = 0; hub.size === 1 && sent < 500; sent++) {
+      hub.broadcast(frameOf(64 * 1024, sent));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(hub.size).toBe(0);
+    expect(serverSide.readyState).toBe(serverSide.CLOSING);
+    // An upgraded connection that lives on keeps the HTTP server from closing: close() ends it.
+    await within('hub.close()', hub.close(100), 1_500);
+    expect(serverSide.readyState).toBe(serverSide.CLOSED);
   });
 
   it('broadcasts the very same frame to every open socket; sending to a closed one does nothing', async () => {

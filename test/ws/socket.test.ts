@@ -53,6 +53,13 @@ describe('the upgrade', () => {
     }
   });
 
+  it('is refused (400) on any other path, and the route is not run', async () => {
+    await ping('kept', 'busy');
+    const clear = socketUrl(service, KEYS.system).replace('/ws?', '/database/clear?');
+    expect(await refusedUpgrade(clear)).toBe(400);
+    expect(await restList()).toEqual([expect.objectContaining({ user: 'kept' })]);
+  });
+
   it('answers a plain request with 426 and other methods with 405', async () => {
     const plain = await call(service, 'GET', '/ws', KEYS.access);
     expect(plain).toMatchObject({ status: 426, body: { error: { code: 'upgrade_required' } } });
@@ -217,6 +224,13 @@ describe('frames', () => {
       expect(answer.data).toEqual({ code, message: expect.any(String) });
     }
     expect(await restList()).toEqual([]);
+    // Refused frames never wait for the database, so they never crowd out pings.
+    const from = socket.frames.length;
+    for (let i = 0; i < 200; i++) socket.socket.send('nope');
+    await socket.next(() => socket.frames.length - from >= 200);
+    expect(new Set(socket.frames.slice(from).map((f) => f.data.code))).toEqual(
+      new Set(['invalid_json']),
+    );
     socket.send('user-ping', { id: 'after', status: 'busy' });
     await socket.next(change('after', 'busy'));
     await socket.close();
