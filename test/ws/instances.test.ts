@@ -67,18 +67,22 @@ describe('the change listener', () => {
       realtime.db,
     );
     expect(rows).toHaveLength(2);
-    // Kill both instances' listeners, and change things before they can be back.
-    await sql`
-      select pg_terminate_backend(pid, 5000) from pg_stat_activity
-      where application_name = 'presently-listener' and datname = current_database()`.execute(
-      realtime.db,
-    );
-    for (const id of ['missed-1', 'missed-2', 'missed-3']) {
-      await sql`select * from presently.ping(${id}, 'busy')`.execute(realtime.db);
-    }
+    // Kill both instances' listeners and change things in the same round trip: the changes
+    // commit before any listener can be back (its first retry waits at least 50 ms), and a
+    // listener that is exiting forwards no notification, so only catching up can deliver them.
+    await sql
+      .raw(`
+        select pg_terminate_backend(pid) from pg_stat_activity
+        where application_name = 'presently-listener' and datname = current_database();
+        select * from presently.ping('missed-1', 'busy');
+        select * from presently.ping('missed-2', 'busy');
+        select * from presently.ping('missed-3', 'busy');`)
+      .execute(realtime.db);
     const deltas = [];
-    for (const id of ['missed-1', 'missed-2', 'missed-3'])
-      deltas.push(await socket.next(change(id, 'busy')));
+    // Well within the listener's 5 s check: the catching up follows the reconnection itself.
+    for (const id of ['missed-1', 'missed-2', 'missed-3']) {
+      deltas.push(await socket.next(change(id, 'busy'), 3_000));
+    }
     const positions = deltas.map((frame) => frame.data.position);
     expect(positions).toEqual([...positions].sort((a, b) => a - b));
     await socket.next(isEvent('online-users-count', (data) => data.busy === 3));
