@@ -8,7 +8,10 @@ import type { Peer, SocketHub } from './hub.js';
 export interface SnapshotPump {
   /** Something changed: every socket gets fresh snapshots, at most once per interval. */
   changed(): void;
-  /** A new socket: it gets snapshots at once (the latest ones if nothing changed since). */
+  /**
+   * A new socket: it gets snapshots at once, the latest ones if nothing changed since and they
+   * are recent (heartbeats change no status, but they do move users' `time`).
+   */
   welcome(peer: Peer): void;
   /** A socket closed before its first snapshot: stop waiting for it. */
   forget(peer: Peer): void;
@@ -17,6 +20,7 @@ export interface SnapshotPump {
 
 interface Snapshot {
   version: number;
+  readAt: number;
   frames: Buffer[];
 }
 
@@ -74,6 +78,7 @@ export function createSnapshotPump(options: {
       const json = await readSnapshotJson(db);
       snapshot = {
         version: snapshotVersion,
+        readAt: Date.now(),
         frames: [
           encodeJsonFrame('online-users-list', json.list),
           encodeJsonFrame('online-users-count', json.counts),
@@ -110,7 +115,9 @@ export function createSnapshotPump(options: {
       schedule();
     },
     welcome(peer) {
-      if (latest && latestIsCurrent) return sendTo(peer, latest);
+      if (latest && latestIsCurrent && Date.now() - latest.readAt < intervalMs) {
+        return sendTo(peer, latest);
+      }
       waiting.add(peer);
       schedule();
     },

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDataDir, postmasterPid, readKeys } from '../helpers/data-dir.js';
 import { call, useServices } from '../helpers/service.js';
+import { isEvent, openSocket } from '../helpers/socket.js';
 
 // The embedded server's life beside the service's: never left behind, never shared, restarted
 // when it dies.
@@ -61,10 +62,12 @@ describe('the embedded server', () => {
     expect(await first.stop()).toBe(0);
   });
 
-  it('is started again on the same port when it dies; requests recover by themselves', async () => {
+  it('is started again on the same port when it dies; requests and sockets recover by themselves', async () => {
     const service = await services.start({ DATA_DIR: dataDir });
     const keys = await readKeys(dataDir);
     await call(service, 'POST', '/users/ping', keys.ACCESS_KEY, { id: 'survivor', status: 'busy' });
+    const socket = await openSocket(`ws://127.0.0.1:${service.port}/ws?key=${keys.ACCESS_KEY}`);
+    await socket.next(isEvent('online-users-count'));
     process.kill((await postmasterPid(dataDir)) as number, 'SIGKILL');
 
     // Until it is back, every request is answered at once: 200 from a connection that has not
@@ -79,6 +82,14 @@ describe('the embedded server', () => {
     const answer = await call(service, 'GET', '/users/list/all', keys.ACCESS_KEY);
     expect(answer.status).toBe(200);
     expect(answer.body.data.map((u: { user: string }) => u.user)).toContain('survivor');
+
+    // The socket stayed open through the outage, and changes reach it again.
+    expect(socket.socket.readyState).toBe(socket.socket.OPEN);
+    await call(service, 'POST', '/users/ping', keys.ACCESS_KEY, { id: 'back', status: 'busy' });
+    await socket.next(
+      isEvent('presence-change', (data) => data.user === 'back' && data.status === 'busy'),
+    );
     expect(await service.stop()).toBe(0);
+    expect((await socket.closed).code).toBe(1001);
   });
 });

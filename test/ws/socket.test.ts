@@ -81,6 +81,19 @@ describe('snapshots and changes', () => {
     await socket.close();
   });
 
+  it('gives a socket connecting later the current times, though heartbeats broadcast nothing', async () => {
+    await ping('h', 'available');
+    const early = await openSocket(socketUrl(service));
+    const first = await early.next(isEvent('online-users-list'));
+    await sleep(1_100);
+    await ping('h', 'available');
+    const late = await openSocket(socketUrl(service));
+    const current = await late.next(isEvent('online-users-list'));
+    expect(current.data).toEqual(await restList());
+    expect(current.data[0].time).toBeGreaterThan(first.data[0].time);
+    await Promise.all([early.close(), late.close()]);
+  });
+
   it('delivers a ping sent on one socket to another, as a change and as snapshots', async () => {
     const sender = await openSocket(socketUrl(service));
     const watcher = await openSocket(socketUrl(service));
