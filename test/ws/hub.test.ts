@@ -155,6 +155,21 @@ describe('socket hub', () => {
     expect(sends[0]).toHaveBeenCalledTimes(1);
   });
 
+  it('close() waits for work taken for sockets, but only so long', async () => {
+    const hub = await startHub();
+    let stored = false;
+    hub.track(new Promise((resolve) => setTimeout(resolve, 50)).then(() => (stored = true)));
+    await within('hub.close()', hub.close(1_000));
+    expect(stored).toBe(true);
+
+    // Work that never ends (a database that never answers) holds shutdown for the bound only.
+    const stuck = createSocketHub({ logger: silentLogger });
+    stuck.track(new Promise(() => {}));
+    const started = Date.now();
+    await within('hub.close()', stuck.close(200), 2_000);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
   it('close() closes every socket with 1001, and refuses later ones', async () => {
     const hub = await startHub();
     const connected = [await connect(), await connect()];
