@@ -221,14 +221,18 @@ $$;
 -- due users away, and the change trigger logs them. Every instance runs it about once a second.
 -- Rows another transaction holds (a sweep elsewhere, a ping right now) are skipped, not waited
 -- for: that transaction logs them, so two sweeps never announce a change twice or deadlock.
--- The settings row is share-locked: a timeout being changed meanwhile is waited for and the
--- rows re-checked against it, or it waits for the sweep, so the settings trigger above always
--- sees what the sweep did. Answers how many users it marked away.
+-- The settings row is share-locked first, in a statement of its own: a timeout being changed
+-- is waited for (and the next statement, with a snapshot of its own, sees it), or it waits for
+-- the sweep, so the settings trigger above always sees what the sweep did. Taking it before any
+-- presence row means the sweep never waits while holding users a ping may want.
+-- Answers how many users it marked away.
 create function presently.sweep_away()
 returns integer
 language sql
 volatile
 as $$
+  select 1 from presently.settings for share;
+
   with due as (
     select p.user_id, p.last_ping + s.away_timeout as away_at
     from presently.presence p
@@ -236,7 +240,6 @@ as $$
     where p.logged_status <> 'away'
       and p.last_ping < now() - s.away_timeout
     for update of p skip locked
-    for share of s
   ),
   swept as (
     update presently.presence p

@@ -25,8 +25,9 @@ export function createBroadcaster({
   return {
     publish(changes) {
       if (changes.length === 0) return;
-      if (hub.size > 0) for (const change of changes) hub.broadcast(changeFrame(change));
+      // Snapshots first: they must follow whatever becomes of the deltas.
       snapshots.changed();
+      if (hub.size > 0) for (const change of changes) hub.broadcast(changeFrame(change));
     },
     welcome: (peer) => snapshots.welcome(peer),
     forget: (peer) => snapshots.forget(peer),

@@ -47,6 +47,7 @@ export interface SocketHub {
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
 const SLOW_CLOSE_GRACE_MS = 2_000;
+const LATE_CLOSE_GRACE_MS = 1_000;
 
 export function createSocketHub(options: SocketHubOptions): SocketHub {
   const { logger } = options;
@@ -94,6 +95,8 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
       });
       if (closing) {
         socket.close(CLOSE_GOING_AWAY, 'the server is shutting down');
+        // A client that never answers the close must not hold the server open.
+        setTimeout(() => socket.terminate(), LATE_CLOSE_GRACE_MS).unref();
         return undefined;
       }
       socket.on('pong', () => {
@@ -139,7 +142,7 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
             }),
       );
       const timer = setTimeout(() => {
-        for (const socket of all) socket.terminate();
+        for (const socket of sockets.keys()) socket.terminate();
       }, timeoutMs);
       await Promise.all(closed);
       clearTimeout(timer);

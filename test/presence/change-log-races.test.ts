@@ -85,6 +85,21 @@ describe('a timeout changed while a sweep runs', () => {
   });
 });
 
+describe('a sweep waiting for a timeout change', () => {
+  it('holds no user meanwhile, so the changing transaction may ping them (no deadlock)', async () => {
+    await insertDue('u');
+    const changer = await connect();
+    await changer.query(`begin; update presently.settings set away_timeout = '61 seconds'`);
+    const swept = query('select presently.sweep_away() as n');
+    await sleep(200);
+    await changer.query(`select presently.ping('u', 'busy')`);
+    await changer.query('commit');
+    // The ping logged the timeout that had passed, then its status: nothing left to sweep.
+    expect(await swept).toEqual([{ n: 0 }]);
+    expect((await userLog('u')).map((row) => row.status)).toEqual(['available', 'away', 'busy']);
+  });
+});
+
 it('never dates an away before the change it follows, when the timeout goes up and down', async () => {
   await insertDue('v');
   await query('select presently.sweep_away()');

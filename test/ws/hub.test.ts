@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type net from 'node:net';
+import { createConnection } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import {
@@ -153,6 +154,27 @@ describe('socket hub', () => {
     expect(hub.size).toBe(2);
     expect(() => hub.send(peer, frame)).not.toThrow();
     expect(sends[0]).toHaveBeenCalledTimes(1);
+  });
+
+  it('ends a socket arriving after close() that never answers the close', async () => {
+    const hub = await startHub();
+    await hub.close(100);
+    if (!server) throw new Error('no server');
+    const { port } = server.address() as net.AddressInfo;
+    const accepted = once(server, 'connection') as Promise<[WebSocket]>;
+    // A handshake by hand, then silence: this client reads nothing, the close frame included.
+    const raw = createConnection(port, '127.0.0.1');
+    raw.write(
+      'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    const [serverSide] = await accepted;
+    raw.pause();
+    try {
+      await within('the late socket to end', once(serverSide, 'close'), 3_000);
+    } finally {
+      raw.destroy();
+    }
   });
 
   it('close() waits for work taken for sockets, but only so long', async () => {
