@@ -141,8 +141,8 @@ begin
 end;
 $$;
 
-create constraint trigger presence_log_insert
-after insert on presently.presence
+create constraint trigger presence_log_insert_delete
+after insert or delete on presently.presence
 deferrable initially deferred
 for each row
 execute function presently.presence_log_change();
@@ -153,12 +153,6 @@ deferrable initially deferred
 for each row
 when (old.logged_status is distinct from new.logged_status
       or old.logged_at is distinct from new.logged_at)
-execute function presently.presence_log_change();
-
-create constraint trigger presence_log_delete
-after delete on presently.presence
-deferrable initially deferred
-for each row
 execute function presently.presence_log_change();
 
 -- Emptying the presence table (the API's clear) empties the log too: every record of every user
@@ -212,8 +206,7 @@ language sql
 volatile
 as $$
   lock table presently.presence in access exclusive mode;
-  set constraints presently.presence_log_insert, presently.presence_log_update,
-    presently.presence_log_delete immediate;
+  set constraints presently.presence_log_insert_delete, presently.presence_log_update immediate;
   truncate presently.presence;
 $$;
 
