@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDataDir, postmasterPid, readKeys } from '../helpers/data-dir.js';
 import { call, useServices } from '../helpers/service.js';
 import { isEvent, openSocket } from '../helpers/socket.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The embedded server's life beside the service's: never left behind, never shared, restarted
 // when it dies.
@@ -23,14 +24,6 @@ const isAlive = (pid: number) => {
   }
 };
 
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe('the embedded server', () => {
   it('stops by itself when presently is killed, and the next start finds everything acknowledged', async () => {
     const killed = await services.start({ DATA_DIR: dataDir });
@@ -44,7 +37,7 @@ describe('the embedded server', () => {
     expect(postmaster).toBeGreaterThan(0);
 
     await killed.stop('SIGKILL');
-    await waitFor(() => !isAlive(postmaster as number), 15_000);
+    await waitFor('the embedded server to stop', () => !isAlive(postmaster as number), 15_000);
 
     const restarted = await services.start({ DATA_DIR: dataDir });
     const users = (await call(restarted, 'GET', '/users/list/all', keys.ACCESS_KEY)).body.data;

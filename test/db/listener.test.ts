@@ -1,5 +1,5 @@
 import { EventEmitter, once } from 'node:events';
-import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -11,6 +11,7 @@ import type { Logger } from '../../src/logger.js';
 import { createChangeFeed } from '../../src/presence/change-feed.js';
 import { CHANGES_CHANNEL, latestPosition, type StatusChange } from '../../src/presence/changes.js';
 import { silentLogger, useTestDatabase } from '../helpers/database.js';
+import { closedPort, waitFor, within } from '../helpers/wait.js';
 
 // The listener and the change feed together, against a real PostgreSQL: notifications wake the
 // feed, a lost connection is replaced and whatever happened meanwhile is read from the log.
@@ -21,26 +22,6 @@ afterEach(async () => {
   vi.restoreAllMocks();
   for (const each of running.splice(0)) await each.stop();
 });
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `condition` holds; fails after `timeoutMs` naming what it waited for. */
-async function waitFor(what: string, done: () => boolean | Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`waited ${ms} ms for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** Settles with `promise`, or fails naming `what` after `timeoutMs` (leaving no timer). */
-function within<T>(what: string, promise: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`waited ${timeoutMs} ms for ${what}`)), timeoutMs);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 const ping = (user: string, status: string) =>
   database.pool.query('select presently.ping($1, $2)', [user, status]);
@@ -176,12 +157,7 @@ describe('listener and change feed', () => {
   });
 
   it('keeps retrying an unreachable server quietly, and stop() ends the retries', async () => {
-    const closedPort = await new Promise<number>((resolve) => {
-      const server = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as net.AddressInfo;
-        server.close(() => resolve(port));
-      });
-    });
+    const port = await closedPort();
     // Every attempt is a new pg.Client connecting; the listener also warns once per failure.
     const attempts = vi.spyOn(pg.Client.prototype, 'connect');
     // Every timer made from here on (the listener's, pg's, this test's) must be over after stop.
@@ -193,7 +169,7 @@ describe('listener and change feed', () => {
     let failures = 0;
     let wakes = 0;
     const listener = createListener({
-      connectionString: `postgres://nobody:x@127.0.0.1:${closedPort}/none`,
+      connectionString: `postgres://nobody:x@127.0.0.1:${port}/none`,
       channel: CHANGES_CHANNEL,
       logger: stubLogger(() => failures++),
       onWake: () => wakes++,

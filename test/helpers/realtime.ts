@@ -1,19 +1,11 @@
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import type { Kysely } from 'kysely';
-import type pg from 'pg';
-import { afterAll, beforeAll } from 'vitest';
-import { createDb, createPool } from '../../src/db/connection.js';
-import type { Database } from '../../src/db/schema.js';
+import { afterAll } from 'vitest';
 import { makeDataDir } from './data-dir.js';
-import { createTestDatabase, silentLogger } from './database.js';
+import { type TestDatabase, useTestDatabase } from './database.js';
 import { KEYS } from './http.js';
-import { type RunningService, startService } from './service.js';
+import { killLeftovers, type RunningService, type Spawned, startService } from './service.js';
 
-export interface RealtimeContext {
-  url: string;
-  pool: pg.Pool;
-  db: Kysely<Database>;
+export interface RealtimeContext extends TestDatabase {
   /** Another instance of the real service on this file's database. */
   start(env?: Record<string, string>): Promise<RunningService>;
 }
@@ -23,34 +15,21 @@ export interface RealtimeContext {
  * the test also reaches directly. Every process still running is killed after the file.
  */
 export function useRealtime(env: Record<string, string> = {}): RealtimeContext {
-  const context = {} as RealtimeContext;
-  const children: { child: ChildProcess; exited: Promise<number | null> }[] = [];
+  const database = useTestDatabase();
+  const children: Spawned[] = [];
   const dataDirs: string[] = [];
-  let drop: (() => Promise<void>) | undefined;
-
-  beforeAll(async () => {
-    const database = await createTestDatabase({ migrated: true });
-    drop = database.drop;
-    context.url = database.url;
-    context.pool = createPool({ connectionString: database.url }, silentLogger);
-    context.db = createDb(context.pool);
-  });
+  // Registered after the database's hooks, so it runs before the database is dropped.
   afterAll(async () => {
-    for (const { child, exited } of children) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    }
-    await context.db?.destroy();
-    await drop?.();
+    await killLeftovers(children);
     await Promise.all(dataDirs.map((dir) => fs.rm(dir, { recursive: true, force: true })));
   });
 
-  context.start = async (extra = {}) => {
+  const start = async (extra: Record<string, string> = {}) => {
     const dataDir = await makeDataDir();
     dataDirs.push(dataDir);
     return startService(
       {
-        DATABASE_URL: context.url,
+        DATABASE_URL: database.url,
         DATA_DIR: dataDir,
         ACCESS_KEY: KEYS.access,
         ACCESS_KEY_SYSTEM: KEYS.system,
@@ -61,7 +40,7 @@ export function useRealtime(env: Record<string, string> = {}): RealtimeContext {
       (spawned) => children.push(spawned),
     );
   };
-  return context;
+  return Object.assign(database, { start });
 }
 
 export function socketUrl(service: RunningService, key: string | null = KEYS.access): string {

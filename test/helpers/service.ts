@@ -41,7 +41,7 @@ export function spawnService(env: Record<string, string | undefined>): {
 
 export async function startService(
   env: Record<string, string | undefined>,
-  track: (spawned: { child: ChildProcess; exited: Promise<number | null> }) => void = () => {},
+  track: (spawned: Spawned) => void = () => {},
 ): Promise<RunningService> {
   const spawned = spawnService(env);
   track(spawned);
@@ -93,18 +93,26 @@ export async function call(
   return { status: response.status, body: answer };
 }
 
+export interface Spawned {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+/** Kills every process of `children` still running (SIGKILL) and forgets them all. */
+export async function killLeftovers(children: Spawned[]): Promise<void> {
+  for (const { child, exited } of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  }
+}
+
 /**
  * `startService` and `spawnService` for a test file, with every process still running after a
  * test (an assertion failed before its stop) killed, so that one failure does not cascade.
  */
 export function useServices() {
-  const children: { child: ChildProcess; exited: Promise<number | null> }[] = [];
-  afterEach(async () => {
-    for (const { child, exited } of children.splice(0)) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    }
-  });
+  const children: Spawned[] = [];
+  afterEach(() => killLeftovers(children));
   return {
     start: (env: Record<string, string | undefined>) =>
       startService(env, (spawned) => children.push(spawned)),

@@ -1,22 +1,16 @@
-import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDb, createPool } from '../../src/db/connection.js';
 import { silentLogger } from '../helpers/database.js';
 import { request, testApp } from '../helpers/http.js';
+import { closedPort } from '../helpers/wait.js';
 
 // A real pool pointed at a port where no PostgreSQL listens: the connection is really refused.
-let closedPort: number;
 let db: ReturnType<typeof createDb>;
 
 beforeAll(async () => {
-  closedPort = await new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+  const port = await closedPort();
   const pool = createPool(
-    { connectionString: `postgres://nobody:x@127.0.0.1:${closedPort}/none` },
+    { connectionString: `postgres://nobody:x@127.0.0.1:${port}/none` },
     silentLogger,
   );
   db = createDb(pool);

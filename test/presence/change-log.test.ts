@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { CHANGES_CHANNEL, latestPosition, sweepAway } from '../../src/presence/changes.js';
 import { clearAll, recordPing, setAwayTimeout } from '../../src/presence/repository.js';
 import { useClients, useTestDatabase } from '../helpers/database.js';
+import { within } from '../helpers/wait.js';
 
 // The change log (migrations/0002_status_changes.sql) is written by triggers only, so these
 // tests drive presently.presence with SQL and read presently.status_changes back.
@@ -31,10 +32,6 @@ async function listen(): Promise<string[]> {
 
 /** Long enough for a notification committed before it to reach a local listener. */
 const settle = () => sleep(300);
-
-/** Fails instead of hanging when a statement waits for a lock it must not wait for. */
-const within = <T>(ms: number, work: Promise<T>) =>
-  Promise.race([work, sleep(ms).then(() => Promise.reject(new Error(`waited ${ms} ms`)))]);
 
 /** A user whose last ping was `secondsAgo`: within the 60 s timeout, so logged as pinged. */
 async function insertPinged(user: string, status: string, secondsAgo: number): Promise<Date> {
@@ -184,7 +181,13 @@ describe('going away by time', () => {
     await setAwayTimeout(database.db, 10);
     const other = await connect();
     await other.query(`begin; select presently.ping('ann', 'busy')`);
-    expect(await within(2_000, sweepAway(database.db))).toBe(1);
+    expect(
+      await within(
+        'the sweep, which must not wait for the held user',
+        sweepAway(database.db),
+        2_000,
+      ),
+    ).toBe(1);
     await other.query('commit');
     expect((await log()).filter((row) => row.user_id === 'ann')).toEqual([
       change('ann', 'available', null),
@@ -247,7 +250,11 @@ describe('positions', () => {
   it('follow commit order, and an open transaction blocks no other ping', async () => {
     const late = await connect();
     await late.query(`begin; select presently.ping('late', 'busy')`);
-    await within(2_000, ping('early', 'busy'));
+    await within(
+      'a ping, which must not wait for the open transaction',
+      ping('early', 'busy'),
+      2_000,
+    );
     // A reader while 'late' is open sees 'early' only; nothing may appear before it later.
     expect(await log()).toEqual([change('early', 'busy', null)]);
     await late.query('commit');

@@ -12,6 +12,7 @@ import {
 } from '../../src/ws/hub.js';
 import { silentLogger } from '../helpers/database.js';
 import { openSocket, type TestSocket } from '../helpers/socket.js';
+import { within } from '../helpers/wait.js';
 
 // The hub with real sockets over loopback: a WebSocket server registers every connection with
 // it, as the /ws endpoint does, and clients misbehave in the ways the hub must survive.
@@ -55,15 +56,6 @@ async function connect(options: { autoPong?: boolean } = {}) {
 /** A JSON frame of about `bytes`, as openSocket parses every message. */
 const frameOf = (bytes: number, n = 0) =>
   Buffer.from(JSON.stringify({ event: 'filler', data: { n, pad: 'x'.repeat(bytes) } }));
-
-/** Settles with `promise`, or fails naming `what` after `timeoutMs`. */
-function within<T>(what: string, promise: Promise<T>, timeoutMs = 10_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`waited ${timeoutMs} ms for ${what}`)), timeoutMs);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 describe('socket hub', () => {
   it('terminates a peer that does not answer pings, after about two heartbeats', async () => {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -29,7 +30,6 @@ const logRows = async () => {
 };
 const change = (user: string, status: string | null) =>
   isEvent('presence-change', (data) => data.user === user && data.status === status);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('the upgrade', () => {
   it('is refused with 401 without a valid key, before anything else', async () => {

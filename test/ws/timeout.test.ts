@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { beforeAll, expect, it } from 'vitest';
 import { KEYS } from '../helpers/http.js';
@@ -14,8 +15,6 @@ let second: RunningService;
 beforeAll(async () => {
   [first, second] = await Promise.all([realtime.start(), realtime.start()]);
 });
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 it('pushes a timeout to sockets with no request at all, once, though two instances sweep', async () => {
   const socket = await openSocket(socketUrl(second));
