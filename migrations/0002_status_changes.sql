@@ -67,6 +67,16 @@ begin
 end;
 $$;
 
+-- The timeout the triggers judge by. Should someone delete the settings row (the service puts
+-- it back at start), the column's default stands in rather than no timeout at all.
+create function presently.away_timeout()
+returns interval
+language sql
+stable
+as $$
+  select coalesce((select away_timeout from presently.settings), interval '60 seconds');
+$$;
+
 -- Before a ping's write: decide what the log will say. A ping that keeps the status of a user
 -- who has not gone away is a heartbeat and keeps logged_status and logged_at as they were, so
 -- that the change trigger below is not even queued.
@@ -75,8 +85,7 @@ returns trigger
 language plpgsql
 as $$
 declare
-  timeout interval := coalesce(
-    (select away_timeout from presently.settings), interval '60 seconds');
+  timeout interval := presently.away_timeout();
   effective text := case when new.last_ping >= now() - timeout then new.status else 'away' end;
 begin
   if tg_op = 'UPDATE'
@@ -111,8 +120,7 @@ returns trigger
 language plpgsql
 as $$
 declare
-  timeout interval := coalesce(
-    (select away_timeout from presently.settings), interval '60 seconds');
+  timeout interval := presently.away_timeout();
   previous text;
   ended_at timestamptz;
 begin

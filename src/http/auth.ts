@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { AppError } from '../errors.js';
+import type { Keys } from '../keys.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -33,6 +34,11 @@ export function requireKey(accepted: string[]): MiddlewareHandler {
     }
     await next();
   };
+}
+
+/** User routes and the socket: the access key, and the system key wherever the access key is. */
+export function requireUserKey(keys: Keys): MiddlewareHandler {
+  return requireKey([keys.access, keys.system]);
 }
 
 /** Every `key` parameter, empty ones included, and the bearer token; other schemes are not ours. */

@@ -51,17 +51,16 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     reading = true;
     try {
       do {
+        // A wake-up during the read sets this again; so does a full batch (there may be more).
         again = false;
-        let batch: StatusChange[];
-        do {
-          batch = await readChangesAfter(db, position, batchSize);
-          if (stopped) return;
-          const last = batch.at(-1);
-          if (last) {
-            position = last.position;
-            publish(batch);
-          }
-        } while (batch.length === batchSize);
+        const batch = await readChangesAfter(db, position, batchSize);
+        if (stopped) return;
+        const last = batch.at(-1);
+        if (last) {
+          position = last.position;
+          publish(batch);
+        }
+        if (batch.length === batchSize) again = true;
       } while (again && !stopped);
     } catch (error) {
       logger.warn({ reason: (error as Error).message }, 'could not read the change log');

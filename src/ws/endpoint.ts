@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import type { WebSocket } from 'ws';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
-import { requireKey } from '../http/auth.js';
+import { requireUserKey } from '../http/auth.js';
 import { errorResponse, methodNotAllowed } from '../http/errors.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
@@ -30,7 +30,7 @@ export interface SocketDeps {
  * server itself (close 1009), before they are read.
  */
 export function socketRoutes(deps: SocketDeps) {
-  const userKey = requireKey([deps.keys.access, deps.keys.system]);
+  const userKey = requireUserKey(deps.keys);
   const onError = (error: unknown) => deps.logger.error({ err: error }, 'socket handler failed');
   return new Hono()
     .get('/', userKey, upgradeWebSocket(socketEvents(deps), { onError }), (c) => {

@@ -44,7 +44,6 @@ export function createSnapshotPump(options: {
   let version = 0;
   let dirty = false;
   let latest: Snapshot | undefined;
-  let latestIsCurrent = false;
   let reading = false;
   let lastBroadcastAt = Number.NEGATIVE_INFINITY;
   let timer: NodeJS.Timeout | undefined;
@@ -98,7 +97,6 @@ export function createSnapshotPump(options: {
     // Sockets that arrived during the read get it too: anything that changed after the read
     // began has marked the pump dirty, and a newer snapshot follows.
     latest = snapshot;
-    latestIsCurrent = !dirty;
     if (broadcast) {
       lastBroadcastAt = Date.now();
       for (const peer of hub.peers()) sendTo(peer, snapshot);
@@ -111,11 +109,11 @@ export function createSnapshotPump(options: {
   return {
     changed() {
       dirty = true;
-      latestIsCurrent = false;
       schedule();
     },
     welcome(peer) {
-      if (latest && latestIsCurrent && Date.now() - latest.readAt < intervalMs) {
+      // The latest snapshot is current while no change is pending or being read.
+      if (latest && !dirty && !reading && Date.now() - latest.readAt < intervalMs) {
         return sendTo(peer, latest);
       }
       waiting.add(peer);

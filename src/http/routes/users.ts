@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { AppError } from '../../errors.js';
 import { countUsers, listUsers, recordPing } from '../../presence/repository.js';
 import { parseListFilter, parsePing } from '../../presence/validation.js';
-import { requireKey } from '../auth.js';
+import { requireUserKey } from '../auth.js';
 import { methodNotAllowed } from '../errors.js';
 import type { RouteDeps } from './deps.js';
 
@@ -21,7 +21,7 @@ const limitBody = bodyLimit({
 });
 
 export function userRoutes({ db, keys }: RouteDeps) {
-  const userKey = requireKey([keys.access, keys.system]);
+  const userKey = requireUserKey(keys);
   return new Hono()
     .post('/ping', userKey, limitBody, async (c) => {
       const ping = parsePing(await readJson(c));
