@@ -14,6 +14,10 @@ export interface Config {
   accessKey: string | undefined;
   accessKeySystem: string | undefined;
   awayTimeoutSeconds: number;
+  /** Reports split days at midnight in this IANA zone. */
+  reportTimezone: string;
+  /** Finished history older than this is pruned. */
+  historyRetentionDays: number;
   logLevel: LogLevel;
 }
 
@@ -45,8 +49,18 @@ const databaseUrl = z.string().refine((value) => {
   }
 }, 'must be a postgres:// or postgresql:// URL');
 
+const timeZone = z.string().refine((zone) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone such as UTC or Europe/Paris');
+
 const PORT_RULE = 'must be a whole number from 0 to 65535';
 const AWAY_RULE = 'must be a number of seconds greater than 0 and at most 31536000 (a year)';
+const RETENTION_RULE = 'must be a whole number of days from 1 to 36500';
 
 const envSchema = z.object({
   PORT: optional(
@@ -68,6 +82,14 @@ const envSchema = z.object({
       .transform(Number)
       .refine((seconds) => seconds > 0 && seconds <= 31_536_000, AWAY_RULE),
   ),
+  REPORT_TIMEZONE: optional(timeZone),
+  HISTORY_RETENTION_DAYS: optional(
+    z
+      .string()
+      .regex(/^\d{1,5}$/, RETENTION_RULE)
+      .transform(Number)
+      .refine((days) => days >= 1 && days <= 36_500, RETENTION_RULE),
+  ),
   LOG_LEVEL: optional(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })),
 });
 
@@ -88,6 +110,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     accessKey: vars.ACCESS_KEY,
     accessKeySystem: vars.ACCESS_KEY_SYSTEM,
     awayTimeoutSeconds: vars.AWAY_TIMEOUT_SECONDS ?? 60,
+    reportTimezone: vars.REPORT_TIMEZONE ?? 'UTC',
+    historyRetentionDays: vars.HISTORY_RETENTION_DAYS ?? 90,
     logLevel: vars.LOG_LEVEL ?? 'info',
   };
 }

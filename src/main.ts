@@ -10,8 +10,8 @@ import { type ResolvedKeys, resolveKeys } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { createChangeFeed } from './presence/change-feed.js';
 import { CHANGES_CHANNEL, latestPosition } from './presence/changes.js';
-import { setAwayTimeout } from './presence/repository.js';
-import { createSweeper } from './presence/sweeper.js';
+import { createMaintenance } from './presence/maintenance.js';
+import { setAwayTimeout, setReportTimezone } from './presence/repository.js';
 import { createShutdown } from './shutdown.js';
 import { createBroadcaster } from './ws/broadcaster.js';
 import { MAX_FRAME_BYTES } from './ws/endpoint.js';
@@ -19,14 +19,12 @@ import { createSocketHub } from './ws/hub.js';
 import { createSnapshotPump } from './ws/snapshots.js';
 
 // The one place where presently is wired together: config → logger → shutdown → database →
-// migrations → change listener and sweep → app → server → sockets.
+// migrations → change listener, sweep and pruning → app → server → sockets.
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 const REQUEST_GRACE_MS = 250;
 /** At most four snapshots a second reach the sockets, however many changes arrive. */
 const SNAPSHOT_INTERVAL_MS = 250;
-/** Sockets learn of a timeout within about this long of it. */
-const SWEEP_INTERVAL_MS = 1_000;
 
 async function main(command: string): Promise<void> {
   const config = loadConfigOrExit();
@@ -56,6 +54,7 @@ async function main(command: string): Promise<void> {
     if (previous !== config.awayTimeoutSeconds) {
       logger.info({ previous, now: config.awayTimeoutSeconds }, 'away timeout changed (seconds)');
     }
+    await setReportTimezone(db, config.reportTimezone);
 
     const hub = createSocketHub({ logger });
     const snapshots = createSnapshotPump({ db, hub, logger, intervalMs: SNAPSHOT_INTERVAL_MS });
@@ -78,9 +77,13 @@ async function main(command: string): Promise<void> {
       feed.stop();
       await listener.stop();
     });
-    const sweeper = createSweeper({ db, logger, intervalMs: SWEEP_INTERVAL_MS });
-    sweeper.start();
-    shutdown.onStop(() => sweeper.stop());
+    const maintenance = createMaintenance({
+      db,
+      logger,
+      historyRetentionDays: config.historyRetentionDays,
+    });
+    maintenance.start();
+    shutdown.onStop(() => maintenance.stop());
 
     const app = createApp({ db, keys: keys.keys, logger, hub, broadcaster });
     const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });

@@ -22,6 +22,8 @@ describe('loadConfig', () => {
       accessKey: undefined,
       accessKeySystem: undefined,
       awayTimeoutSeconds: 60,
+      reportTimezone: 'UTC',
+      historyRetentionDays: 90,
       logLevel: 'info',
     });
   });
@@ -36,6 +38,8 @@ describe('loadConfig', () => {
         ACCESS_KEY: 'user-key',
         ACCESS_KEY_SYSTEM: 'system-key',
         AWAY_TIMEOUT_SECONDS: '2.5',
+        REPORT_TIMEZONE: 'Asia/Kolkata',
+        HISTORY_RETENTION_DAYS: '7',
         LOG_LEVEL: 'debug',
       },
       '/srv',
@@ -48,6 +52,8 @@ describe('loadConfig', () => {
       accessKey: 'user-key',
       accessKeySystem: 'system-key',
       awayTimeoutSeconds: 2.5,
+      reportTimezone: 'Asia/Kolkata',
+      historyRetentionDays: 7,
       logLevel: 'debug',
     });
   });
@@ -78,6 +84,11 @@ describe('loadConfig', () => {
     ['AWAY_TIMEOUT_SECONDS', '0'],
     ['AWAY_TIMEOUT_SECONDS', '-5'],
     ['AWAY_TIMEOUT_SECONDS', 'soon'],
+    ['REPORT_TIMEZONE', 'Mars/Olympus_Mons'],
+    ['REPORT_TIMEZONE', 'UTC; drop table x'],
+    ['HISTORY_RETENTION_DAYS', '0'],
+    ['HISTORY_RETENTION_DAYS', '1.5'],
+    ['HISTORY_RETENTION_DAYS', '36501'],
     ['AWAY_TIMEOUT_SECONDS', '1e3'],
     ['LOG_LEVEL', 'loud'],
   ])('refuses %s=%j, naming it', (name, value) => {

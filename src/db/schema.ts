@@ -9,6 +9,13 @@ export type Status = PingStatus | 'away';
 export interface SettingsTable {
   singleton: Generated<boolean>;
   away_timeout: ColumnType<string, string | undefined, string>;
+  report_timezone: Generated<string>;
+}
+
+/** The newest log position retention has deleted (one row). */
+export interface HistoryHorizonTable {
+  singleton: Generated<boolean>;
+  pruned_through: Generated<number>;
 }
 
 export interface PresenceTable {
@@ -30,6 +37,11 @@ export interface StatusChangesTable {
   status: Status | null;
   previous: Status | null;
   changed_at: Date;
+  /**
+   * The end of the interval the row starts: the user's next change (null while it lasts).
+   * Rows that start no interval end where they start.
+   */
+  ended_at: Date | null;
 }
 
 /** Effective status per user: derived in SQL from the last ping, the timeout and now(). */
@@ -60,5 +72,6 @@ export interface Database {
   'presently.user_status': UserStatusView;
   'presently.status_counts': StatusCountsView;
   'presently.status_changes': StatusChangesTable;
+  'presently.history_horizon': HistoryHorizonTable;
   'presently.migrations': MigrationsTable;
 }

@@ -7,6 +7,8 @@ import { notFound, onError } from './errors.js';
 import { requestLog } from './request-log.js';
 import { databaseRoutes } from './routes/database.js';
 import type { RouteDeps } from './routes/deps.js';
+import { userHistoryRoutes } from './routes/history.js';
+import { reportRoutes } from './routes/reports.js';
 import { userRoutes } from './routes/users.js';
 import { refuseUpgradesExcept } from './upgrades.js';
 
@@ -25,6 +27,8 @@ export function createApp(deps: AppDeps) {
     .use(requestLog(deps.logger))
     .use(refuseUpgradesExcept('/ws'))
     .route('/users', userRoutes(deps))
+    .route('/users', userHistoryRoutes(deps))
+    .route('/reports', reportRoutes(deps))
     .route('/database', databaseRoutes(deps))
     .route('/ws', socketRoutes(deps));
   app.notFound(notFound);

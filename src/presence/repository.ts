@@ -59,6 +59,18 @@ export async function setAwayTimeout(db: Kysely<Database>, seconds: number): Pro
   return rows[0]?.previous ?? seconds;
 }
 
+/**
+ * Stores the zone reports split days in. PostgreSQL must know the zone: converting a time to it
+ * fails for one it does not know, and nothing is stored.
+ */
+export async function setReportTimezone(db: Kysely<Database>, zone: string): Promise<void> {
+  await sql`
+    update presently.settings
+    set report_timezone = ${zone}
+    where (now() at time zone ${zone}) is not null
+  `.execute(db);
+}
+
 /** The seed's list and counts payloads as JSON text, built by PostgreSQL in one snapshot. */
 export interface SnapshotJson {
   list: string;

@@ -44,6 +44,13 @@ const userId = z
       .refine((id) => !CONTROL.test(id), 'id must not contain control characters'),
   );
 
+/** An id taken from a path (`/users/{id}/...`): the same rules as in a ping. */
+export function parseUserId(input: string): string {
+  const parsed = userId.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw new AppError('invalid_id', 400, parsed.error.issues.map((i) => i.message).join('; '));
+}
+
 const pingStatus = z.enum(['available', 'busy'], {
   error: 'status must be "available" or "busy" (away is derived from time, never set)',
 });

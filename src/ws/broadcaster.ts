@@ -1,11 +1,13 @@
 import type { StatusChange } from '../presence/changes.js';
-import { encodeFrame } from './frames.js';
+import { encodeChange } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
 import type { SnapshotPump } from './snapshots.js';
 
 export interface Broadcaster {
   /** Changes read from the log, in order: deltas now, snapshots coalesced. */
   publish(changes: StatusChange[]): void;
+  /** Sends a change to one socket, unless it already has it; held while it catches up. */
+  deliver(peer: Peer, position: number, frame: Buffer): void;
   welcome(peer: Peer): void;
   /** A socket closed: nothing is kept for it. */
   forget(peer: Peer): void;
@@ -22,22 +24,27 @@ export function createBroadcaster({
   hub: SocketHub;
   snapshots: SnapshotPump;
 }): Broadcaster {
+  const deliver = (peer: Peer, position: number, frame: Buffer) => {
+    if (peer.held) {
+      peer.held.push({ position, frame });
+    } else if (position > peer.deliveredThrough) {
+      peer.deliveredThrough = position;
+      hub.send(peer, frame);
+    }
+  };
   return {
     publish(changes) {
       if (changes.length === 0) return;
       // Snapshots first: they must follow whatever becomes of the deltas.
       snapshots.changed();
-      if (hub.size > 0) for (const change of changes) hub.broadcast(changeFrame(change));
+      if (hub.size === 0) return;
+      for (const change of changes) {
+        const frame = encodeChange(change);
+        for (const peer of hub.peers()) deliver(peer, change.position, frame);
+      }
     },
+    deliver,
     welcome: (peer) => snapshots.welcome(peer),
     forget: (peer) => snapshots.forget(peer),
   };
-}
-
-function changeFrame(change: StatusChange): Buffer {
-  if (change.kind === 'cleared') {
-    return encodeFrame('presence-cleared', { position: change.position, time: change.time });
-  }
-  const { user, status, previous, time, position } = change;
-  return encodeFrame('presence-change', { user, status, previous, time, position });
 }

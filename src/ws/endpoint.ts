@@ -1,5 +1,5 @@
 import { upgradeWebSocket } from '@hono/node-server';
-import { Hono } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import type { WSEvents } from 'hono/ws';
 import type { Kysely } from 'kysely';
 import type { WebSocket } from 'ws';
@@ -11,6 +11,7 @@ import type { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
 import type { Broadcaster } from './broadcaster.js';
 import type { Peer, SocketHub } from './hub.js';
+import { parseSince, resume } from './resume.js';
 import { createFrameHandler, type FrameHandler } from './session.js';
 
 /** Larger frames close the socket (1009) before they are read. */
@@ -26,14 +27,14 @@ export interface SocketDeps {
 
 /**
  * `GET /ws`: the key is checked before the upgrade (401 otherwise); a socket then gets snapshots
- * at once and takes `user-ping` frames. Frames over the size limit are refused by the WebSocket
+ * at once (or, with `?since=`, the changes it missed first) and takes `user-ping` frames. Frames over the size limit are refused by the WebSocket
  * server itself (close 1009), before they are read.
  */
 export function socketRoutes(deps: SocketDeps) {
   const userKey = requireUserKey(deps.keys);
   const onError = (error: unknown) => deps.logger.error({ err: error }, 'socket handler failed');
   return new Hono()
-    .get('/', userKey, upgradeWebSocket(socketEvents(deps), { onError }), (c) => {
+    .get('/', userKey, checkSince, upgradeWebSocket(socketEvents(deps), { onError }), (c) => {
       c.header('Upgrade', 'websocket');
       const message = '/ws is a WebSocket endpoint: connect with a WebSocket client';
       return errorResponse(c, new AppError('upgrade_required', 426, message));
@@ -41,10 +42,17 @@ export function socketRoutes(deps: SocketDeps) {
     .all('/', userKey, methodNotAllowed('GET'));
 }
 
+/** A bad `since` is refused before the upgrade, like a bad key. */
+const checkSince: MiddlewareHandler = async (c, next) => {
+  parseSince(c.req.query('since'));
+  await next();
+};
+
 /** What happens on one socket, from its opening to its close. */
 function socketEvents(deps: SocketDeps) {
   const { hub, broadcaster, logger } = deps;
-  return (): WSEvents => {
+  return (c: Context): WSEvents => {
+    const since = parseSince(c.req.query('since'));
     let peer: Peer | undefined;
     let handleFrame: FrameHandler | undefined;
     return {
@@ -52,8 +60,9 @@ function socketEvents(deps: SocketDeps) {
         peer = hub.add(ws.raw as WebSocket);
         if (!peer) return;
         handleFrame = createFrameHandler({ ...deps, peer });
-        logger.debug({ sockets: hub.size }, 'socket opened');
-        broadcaster.welcome(peer);
+        logger.debug({ sockets: hub.size, since }, 'socket opened');
+        if (since === undefined) broadcaster.welcome(peer);
+        else hub.track(resume(deps, peer, since));
       },
       onMessage(event) {
         handleFrame?.(event.data as string | ArrayBuffer);

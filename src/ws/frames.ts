@@ -1,4 +1,5 @@
 import { AppError } from '../errors.js';
+import type { StatusChange } from '../presence/changes.js';
 
 // Every frame either way is JSON text, {"event": "<name>", "data": <payload>}.
 
@@ -14,6 +15,15 @@ export function encodeJsonFrame(event: string, json: string): Buffer {
 
 export function encodeError(error: AppError): Buffer {
   return encodeFrame('error', { code: error.code, message: error.message });
+}
+
+/** A change read from the log: `presence-change`, or `presence-cleared` for a clear. */
+export function encodeChange(change: StatusChange): Buffer {
+  if (change.kind === 'cleared') {
+    return encodeFrame('presence-cleared', { position: change.position, time: change.time });
+  }
+  const { user, status, previous, time, position } = change;
+  return encodeFrame('presence-change', { user, status, previous, time, position });
 }
 
 export interface ClientFrame {

@@ -10,6 +10,18 @@ export interface Peer {
   alive: boolean;
   /** Closed by the hub (too slow), waiting for the close to complete: sent nothing more. */
   dropped: boolean;
+  /** The position of the last change sent to it: a change is never sent twice. */
+  deliveredThrough: number;
+  /**
+   * Present while the socket is catching up from a position (see resume.ts): live changes wait
+   * here, in order, until the catch-up has caught up with them.
+   */
+  held?: HeldChange[];
+}
+
+export interface HeldChange {
+  position: number;
+  frame: Buffer;
 }
 
 export interface SocketHubOptions {
@@ -86,7 +98,13 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
 
   const hub: SocketHub = {
     add(socket) {
-      const peer: Peer = { socket, snapshotVersion: 0, alive: true, dropped: closing };
+      const peer: Peer = {
+        socket,
+        snapshotVersion: 0,
+        alive: true,
+        dropped: closing,
+        deliveredThrough: 0,
+      };
       sockets.set(socket, peer);
       if (closing) dropped += 1;
       socket.once('close', () => {

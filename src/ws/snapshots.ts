@@ -99,7 +99,8 @@ export function createSnapshotPump(options: {
     latest = snapshot;
     if (broadcast) {
       lastBroadcastAt = Date.now();
-      for (const peer of hub.peers()) sendTo(peer, snapshot);
+      // Sockets catching up get theirs once caught up (welcome), after the changes it follows.
+      for (const peer of hub.peers()) if (!peer.held) sendTo(peer, snapshot);
     }
     for (const peer of waiting) sendTo(peer, snapshot);
     waiting.clear();

@@ -1,0 +1,52 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { AppError } from '../../errors.js';
+import { isKnownUser, readUserHistory, readUserStatus } from '../../presence/history.js';
+import {
+  days,
+  decodeCursor,
+  encodeCursor,
+  parseLimit,
+  resolvePeriod,
+} from '../../presence/period.js';
+import { parseUserId } from '../../presence/validation.js';
+import { requireUserKey } from '../auth.js';
+import { methodNotAllowed } from '../errors.js';
+import type { RouteDeps } from './deps.js';
+import { nextPageLink } from './paging.js';
+
+const HISTORY_RULES = { defaultFrom: { msBefore: days(1) }, maxSpanMs: days(31) };
+const HISTORY_PAGE = { max: 1_000, fallback: 100 };
+const historyCursor = z.object({ after: z.number().int().nonnegative() });
+
+/** `/users/{id}/status` and `/users/{id}/history`: one user, now and over time. */
+export function userHistoryRoutes({ db, keys }: RouteDeps) {
+  const userKey = requireUserKey(keys);
+  return new Hono()
+    .get('/:id/status', userKey, async (c) => {
+      const user = parseUserId(c.req.param('id'));
+      const status = await readUserStatus(db, user);
+      if (!status) throw unknownUser(user);
+      return c.json({ data: status });
+    })
+    .all('/:id/status', userKey, methodNotAllowed('GET, HEAD'))
+    .get('/:id/history', userKey, async (c) => {
+      const user = parseUserId(c.req.param('id'));
+      const query = c.req.query();
+      const period = await resolvePeriod(db, query, HISTORY_RULES);
+      const limit = parseLimit(query.limit, HISTORY_PAGE.max, HISTORY_PAGE.fallback);
+      const after = decodeCursor(query.cursor, historyCursor)?.after ?? 0;
+      const page = await readUserHistory(db, user, period, { limit, after });
+      if (page.intervals.length === 0 && after === 0 && !(await isKnownUser(db, user))) {
+        throw unknownUser(user);
+      }
+      const next =
+        page.continueAfter === undefined ? null : encodeCursor({ after: page.continueAfter });
+      if (next) c.header('Link', nextPageLink(c.req.url, next));
+      return c.json({ data: page.intervals, next });
+    })
+    .all('/:id/history', userKey, methodNotAllowed('GET, HEAD'));
+}
+
+const unknownUser = (user: string) =>
+  new AppError('user_not_found', 404, `no user ${JSON.stringify(user)}`);

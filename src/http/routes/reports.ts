@@ -1,0 +1,55 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { AppError } from '../../errors.js';
+import { type DailyActivity, readActivity } from '../../presence/history.js';
+import {
+  days,
+  decodeCursor,
+  encodeCursor,
+  parseLimit,
+  resolvePeriod,
+} from '../../presence/period.js';
+import { parseUserId } from '../../presence/validation.js';
+import { requireUserKey } from '../auth.js';
+import { toCsv } from '../csv.js';
+import { methodNotAllowed } from '../errors.js';
+import type { RouteDeps } from './deps.js';
+import { nextPageLink } from './paging.js';
+
+// Whole days by default: today and the six before, in REPORT_TIMEZONE.
+const ACTIVITY_RULES = { defaultFrom: { daysBefore: 6 }, maxSpanMs: days(31) };
+const ACTIVITY_PAGE = { max: 10_000, fallback: 1_000 };
+const activityCursor = z.object({
+  day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  user: z.string(),
+});
+const CSV_COLUMNS: (keyof DailyActivity)[] = ['user', 'day', 'available', 'busy', 'away'];
+
+/** `/reports/activity`: seconds per status per user and day, as JSON or CSV. */
+export function reportRoutes({ db, keys }: RouteDeps) {
+  const userKey = requireUserKey(keys);
+  return new Hono()
+    .get('/activity', userKey, async (c) => {
+      const query = c.req.query();
+      const period = await resolvePeriod(db, query, ACTIVITY_RULES);
+      const user = query.user === undefined ? undefined : parseUserId(query.user);
+      const limit = parseLimit(query.limit, ACTIVITY_PAGE.max, ACTIVITY_PAGE.fallback);
+      const after = decodeCursor(query.cursor, activityCursor);
+      const page = await readActivity(db, period, { user, limit, after });
+      const next = page.continueAfter ? encodeCursor(page.continueAfter) : null;
+      if (next) c.header('Link', nextPageLink(c.req.url, next));
+      if (wantsCsv(c.req.header('Accept'), query.format)) {
+        c.header('Content-Type', 'text/csv; charset=utf-8');
+        return c.body(toCsv(CSV_COLUMNS, page.rows));
+      }
+      return c.json({ data: page.rows, next });
+    })
+    .all('/activity', userKey, methodNotAllowed('GET, HEAD'));
+}
+
+/** CSV when asked for by `Accept: text/csv` or `?format=csv` (handy from a browser). */
+function wantsCsv(accept: string | undefined, format: string | undefined): boolean {
+  if (format === 'csv' || format === 'json') return format === 'csv';
+  if (format !== undefined) throw new AppError('invalid_format', 400, 'format must be csv or json');
+  return accept?.split(',').some((type) => type.trim().startsWith('text/csv')) ?? false;
+}

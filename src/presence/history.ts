@@ -1,0 +1,132 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database, Status } from '../db/schema.js';
+import type { Period } from './period.js';
+import type { UserPresence } from './repository.js';
+
+// History as the API serves it: read from the change log and the reporting functions, which
+// carry every rule (interval ends, day boundaries); nothing is recomputed here.
+
+/** One user's status now, or undefined for a user the service does not know. */
+export async function readUserStatus(
+  db: Kysely<Database>,
+  user: string,
+): Promise<UserPresence | undefined> {
+  return db
+    .selectFrom('presently.user_status')
+    .select(['user_id as user', 'status', 'time'])
+    .where('user_id', '=', user)
+    .executeTakeFirst();
+}
+
+/** Known now, or still present in the history (a user removed with SQL). */
+export async function isKnownUser(db: Kysely<Database>, user: string): Promise<boolean> {
+  const { rows } = await sql<{ known: boolean }>`
+    select exists (select from presently.presence where user_id = ${user})
+        or exists (select from presently.status_changes where user_id = ${user}) as known
+  `.execute(db);
+  return rows[0]?.known ?? false;
+}
+
+export interface StatusInterval {
+  status: Status;
+  started: Date;
+  /** null while it lasts. */
+  ended: Date | null;
+  /** Seconds, up to now for an interval that lasts. */
+  duration: number;
+}
+
+/**
+ * A user's intervals overlapping the period, in order, `limit` at most, after the position a
+ * previous page ended at. Answers the page and the position to continue after, if any.
+ */
+export async function readUserHistory(
+  db: Kysely<Database>,
+  user: string,
+  period: Period,
+  page: { limit: number; after: number },
+): Promise<{ intervals: StatusInterval[]; continueAfter: number | undefined }> {
+  const rows = await db
+    .selectFrom('presently.status_changes')
+    .select([
+      'position',
+      'status',
+      'changed_at as started',
+      'ended_at as ended',
+      sql<number>`extract(epoch from coalesce(ended_at, now()) - changed_at)::float8`.as(
+        'duration',
+      ),
+    ])
+    .where('user_id', '=', user)
+    .where('status', 'is not', null)
+    .where('changed_at', '<', period.to)
+    .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', period.from)]))
+    .where('position', '>', page.after)
+    .orderBy('position')
+    .limit(page.limit + 1)
+    .execute();
+  const more = rows.length > page.limit;
+  const shown = rows.slice(0, page.limit);
+  return {
+    intervals: shown.map(({ status, started, ended, duration }) => ({
+      status: status as Status,
+      started,
+      ended,
+      duration,
+    })),
+    continueAfter: more ? shown.at(-1)?.position : undefined,
+  };
+}
+
+export interface DailyActivity {
+  user: string;
+  /** The day in REPORT_TIMEZONE, YYYY-MM-DD. */
+  day: string;
+  available: number;
+  busy: number;
+  away: number;
+}
+
+export interface ActivityPage {
+  rows: DailyActivity[];
+  /** Where the next page starts after, if there is one. */
+  continueAfter: { day: string; user: string } | undefined;
+}
+
+/** Seconds per status per user and day (reporting.activity), ordered by day then user. */
+export async function readActivity(
+  db: Kysely<Database>,
+  period: Period,
+  options: { user?: string; limit: number; after?: { day: string; user: string } },
+): Promise<ActivityPage> {
+  const { user, limit, after } = options;
+  const { rows } = await sql<DailyActivity>`
+    select
+      a.user_id as "user",
+      to_char(a.day, 'YYYY-MM-DD') as day,
+      a.available_seconds as available,
+      a.busy_seconds as busy,
+      a.away_seconds as away
+    from reporting.activity(${period.from}, ${period.to}, null, ${user ?? null}) a
+    where ${after === undefined}
+       or (a.day, a.user_id collate "C") > (${after?.day ?? null}::date, ${after?.user ?? null}::text)
+    order by a.day, a.user_id collate "C"
+    limit ${limit + 1}
+  `.execute(db);
+  const more = rows.length > limit;
+  const shown = rows.slice(0, limit);
+  const last = shown.at(-1);
+  return {
+    rows: shown,
+    continueAfter: more && last ? { day: last.day, user: last.user } : undefined,
+  };
+}
+
+/** Positions at or before this one may have been pruned: a socket cannot resume from them. */
+export async function readHistoryHorizon(db: Kysely<Database>): Promise<number> {
+  const row = await db
+    .selectFrom('presently.history_horizon')
+    .select('pruned_through')
+    .executeTakeFirst();
+  return row?.pruned_through ?? 0;
+}

@@ -1,0 +1,57 @@
+import type { Logger } from '../logger.js';
+
+export interface PeriodicTask {
+  start(): void;
+  /** Stops scheduling and waits for a run in progress. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `run` every `intervalMs`, one run at a time, the first one `intervalMs` after start.
+ * Every instance runs such tasks (the away sweep, history pruning): their SQL makes concurrent
+ * runs safe, so no instance has to be elected. A failure is logged once per outage, since the
+ * database being away is reported elsewhere too.
+ */
+export function createPeriodicTask(options: {
+  name: string;
+  logger: Logger;
+  intervalMs: number;
+  run: () => Promise<void>;
+}): PeriodicTask {
+  const { name, logger, intervalMs, run } = options;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = true;
+  let failing = false;
+
+  const runOnce = async () => {
+    try {
+      await run();
+      if (failing) logger.info(`${name} running again`);
+      failing = false;
+    } catch (error) {
+      if (!failing) logger.warn({ reason: (error as Error).message }, `${name} failed`);
+      failing = true;
+    }
+  };
+
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = runOnce().finally(schedule);
+    }, intervalMs);
+  };
+
+  return {
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      schedule();
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type { Kysely } from 'kysely';
+import type { WebSocket } from 'ws';
+import type { Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { latestPosition, readChangesAfter } from '../presence/changes.js';
+import { readHistoryHorizon } from '../presence/history.js';
+import type { Broadcaster } from './broadcaster.js';
+import { encodeChange, encodeFrame } from './frames.js';
+import { CLOSE_TRY_AGAIN_LATER, type Peer, type SocketHub } from './hub.js';
+
+/** `?since=`: a position from a `presence-change` or `presence-cleared` frame. */
+export function parseSince(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (/^\d{1,15}$/.test(text)) return Number(text);
+  throw new AppError(
+    'invalid_since',
+    400,
+    'since must be a position (a whole number) from a presence-change or presence-cleared event',
+  );
+}
+
+/** Further behind than this, a socket is sent a `resync` rather than every change. */
+export const MAX_REPLAY_CHANGES = 100_000;
+const REPLAY_BATCH = 1_000;
+/** Between batches, a catching-up socket's unsent bytes must fall under this. */
+const REPLAY_BUFFER_BYTES = 256 * 1024;
+const DRAIN_POLL_MS = 20;
+
+export type ResyncReason = 'pruned' | 'unknown_position' | 'too_far_behind';
+
+export interface ResumeDeps {
+  db: Kysely<Database>;
+  hub: SocketHub;
+  broadcaster: Broadcaster;
+  logger: Logger;
+}
+
+/**
+ * A socket that connects with `?since=<position>` gets every change after that position, in
+ * order, then live ones, none twice and none missing: live changes are held while the log is
+ * read, and released once the reading has caught up with them (the log is in commit order, see
+ * migrations/0002). When the position can no longer be served (pruned, unknown, or too far
+ * behind), the socket gets a `resync` event, then fresh snapshots, then live changes.
+ */
+export async function resume(deps: ResumeDeps, peer: Peer, since: number): Promise<void> {
+  const { db, hub, broadcaster, logger } = deps;
+  peer.held = [];
+  try {
+    const [horizon, newest] = await Promise.all([readHistoryHorizon(db), latestPosition(db)]);
+    // Pruning may have emptied the log: positions up to the horizon were all valid once.
+    const latest = Math.max(horizon, newest);
+    const reason = resyncReason(since, horizon, latest);
+    let position = since;
+    if (reason) {
+      hub.send(peer, encodeFrame('resync', { position: latest, reason }));
+      position = latest;
+    } else {
+      for (;;) {
+        const batch = await readChangesAfter(db, position, REPLAY_BATCH);
+        if (!isOpen(peer)) return;
+        for (const change of batch) hub.send(peer, encodeChange(change));
+        position = batch.at(-1)?.position ?? position;
+        if (batch.length < REPLAY_BATCH) break;
+        await drained(peer.socket);
+      }
+    }
+    release(broadcaster, peer, position);
+    broadcaster.welcome(peer);
+  } catch (error) {
+    // The client keeps its position: it reconnects with it and loses nothing.
+    logger.warn({ reason: (error as Error).message }, 'could not resume a socket');
+    peer.held = undefined;
+    peer.socket.close(CLOSE_TRY_AGAIN_LATER, 'could not read the change log; reconnect');
+  }
+}
+
+function resyncReason(since: number, horizon: number, latest: number): ResyncReason | undefined {
+  if (since < horizon) return 'pruned';
+  if (since > latest) return 'unknown_position';
+  if (latest - since > MAX_REPLAY_CHANGES) return 'too_far_behind';
+  return undefined;
+}
+
+/** Live again: what was held meanwhile goes out, less what the catch-up already sent. */
+function release(broadcaster: Broadcaster, peer: Peer, position: number): void {
+  const held = peer.held ?? [];
+  peer.held = undefined;
+  peer.deliveredThrough = Math.max(peer.deliveredThrough, position);
+  for (const change of held) broadcaster.deliver(peer, change.position, change.frame);
+}
+
+const isOpen = (peer: Peer) => !peer.dropped && peer.socket.readyState === peer.socket.OPEN;
+
+/** Waits until the socket has sent most of what it was given, or has closed. */
+async function drained(socket: WebSocket): Promise<void> {
+  while (socket.readyState === socket.OPEN && socket.bufferedAmount > REPLAY_BUFFER_BYTES) {
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+  }
+}
