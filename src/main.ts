@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createChangeFeed } from './presence/change-feed.js';
 import { CHANGES_CHANNEL, latestPosition } from './presence/changes.js';
 import { createMaintenance } from './presence/maintenance.js';
+import { createPingWriter } from './presence/ping-writer.js';
 import { setAwayTimeout, setReportTimezone } from './presence/repository.js';
 import { createShutdown } from './shutdown.js';
 import { createBroadcaster } from './ws/broadcaster.js';
@@ -85,7 +86,8 @@ async function main(command: string): Promise<void> {
     maintenance.start();
     shutdown.onStop(() => maintenance.stop());
 
-    const app = createApp({ db, keys: keys.keys, logger, hub, broadcaster });
+    const pings = createPingWriter({ db });
+    const app = createApp({ db, keys: keys.keys, pings, logger, hub, broadcaster });
     const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
     const server = await listen({ fetch: app.fetch, sockets }, config.host, config.port, logger);
     shutdown.onStop(() => closeServer(server));

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database, Status, StatusCountsView } from '../db/schema.js';
+import { writePings } from './ping-writer.js';
 import type { ListFilter, Ping } from './validation.js';
 
 // Every status read here goes through the presently.user_status and presently.status_counts
@@ -13,14 +14,9 @@ export interface UserPresence {
   time: number;
 }
 
-/** Stores a ping and answers the counts that include it. */
+/** Stores one ping at once and answers the counts that include it (see ping-writer.ts). */
 export async function recordPing(db: Kysely<Database>, ping: Ping): Promise<StatusCounts> {
-  const { rows } = await sql<StatusCounts>`
-    select available, busy, away from presently.ping(${ping.id}, ${ping.status})
-  `.execute(db);
-  const counts = rows[0];
-  if (!counts) throw new Error('presently.ping returned no counts');
-  return counts;
+  return writePings(db, [ping]);
 }
 
 export async function countUsers(db: Kysely<Database>): Promise<StatusCounts> {

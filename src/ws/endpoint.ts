@@ -9,6 +9,7 @@ import { requireUserKey } from '../http/auth.js';
 import { errorResponse, methodNotAllowed } from '../http/errors.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
+import type { PingWriter } from '../presence/ping-writer.js';
 import type { Broadcaster } from './broadcaster.js';
 import type { Peer, SocketHub } from './hub.js';
 import { parseSince, resume } from './resume.js';
@@ -20,6 +21,7 @@ export const MAX_FRAME_BYTES = 16 * 1024;
 export interface SocketDeps {
   db: Kysely<Database>;
   keys: Keys;
+  pings: PingWriter;
   logger: Logger;
   hub: SocketHub;
   broadcaster: Broadcaster;

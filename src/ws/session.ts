@@ -1,9 +1,7 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { toAppError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
-import { recordPing } from '../presence/repository.js';
+import type { PingWriter } from '../presence/ping-writer.js';
 import { type Ping, parsePing } from '../presence/validation.js';
 import { encodeError, parseClientFrame, showEventName } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
@@ -19,12 +17,12 @@ export type FrameHandler = (data: string | ArrayBuffer) => void;
  * service cannot take is answered with an `error` frame, and the socket stays open.
  */
 export function createFrameHandler(deps: {
-  db: Kysely<Database>;
+  pings: PingWriter;
   hub: SocketHub;
   logger: Logger;
   peer: Peer;
 }): FrameHandler {
-  const { db, hub, logger, peer } = deps;
+  const { pings, hub, logger, peer } = deps;
   let queue = Promise.resolve();
   let pending = 0;
 
@@ -51,7 +49,7 @@ export function createFrameHandler(deps: {
 
   const store = async (ping: Ping) => {
     try {
-      await recordPing(db, ping);
+      await pings.record(ping);
     } catch (error) {
       refuse(error);
     } finally {

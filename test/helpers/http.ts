@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../src/db/schema.js';
 import { type App, createApp } from '../../src/http/app.js';
 import type { Keys } from '../../src/keys.js';
+import { createPingWriter } from '../../src/presence/ping-writer.js';
 import { createBroadcaster } from '../../src/ws/broadcaster.js';
 import { createSocketHub } from '../../src/ws/hub.js';
 import { createSnapshotPump } from '../../src/ws/snapshots.js';
@@ -14,7 +15,14 @@ export function testApp(db: Kysely<Database>): App {
   const hub = createSocketHub({ logger: silentLogger });
   const snapshots = createSnapshotPump({ db, hub, logger: silentLogger, intervalMs: 250 });
   const broadcaster = createBroadcaster({ hub, snapshots });
-  return createApp({ db, keys: KEYS, logger: silentLogger, hub, broadcaster });
+  return createApp({
+    db,
+    keys: KEYS,
+    pings: createPingWriter({ db }),
+    logger: silentLogger,
+    hub,
+    broadcaster,
+  });
 }
 
 export interface Answer {

@@ -1,7 +1,7 @@
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AppError } from '../../errors.js';
-import { countUsers, listUsers, recordPing } from '../../presence/repository.js';
+import { countUsers, listUsers } from '../../presence/repository.js';
 import { parseListFilter, parsePing } from '../../presence/validation.js';
 import { requireUserKey } from '../auth.js';
 import { methodNotAllowed } from '../errors.js';
@@ -20,12 +20,12 @@ const limitBody = bodyLimit({
   },
 });
 
-export function userRoutes({ db, keys }: RouteDeps) {
+export function userRoutes({ db, keys, pings }: RouteDeps) {
   const userKey = requireUserKey(keys);
   return new Hono()
     .post('/ping', userKey, limitBody, async (c) => {
       const ping = parsePing(await readJson(c));
-      return c.json({ data: await recordPing(db, ping) });
+      return c.json({ data: await pings.record(ping) });
     })
     .all('/ping', userKey, methodNotAllowed('POST'))
     .get('/list/:status', userKey, async (c) => {

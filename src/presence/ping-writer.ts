@@ -1,0 +1,86 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { StatusCounts } from './repository.js';
+import type { Ping } from './validation.js';
+
+export interface PingWriter {
+  /** Stores a ping; resolves with the counts that include it, once it has committed. */
+  record(ping: Ping): Promise<StatusCounts>;
+}
+
+interface Waiting {
+  ping: Ping;
+  resolve(counts: StatusCounts): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit. A ping is written at once when no write is in flight; pings arriving while
+ * writes are in flight wait and go together in the next one, a multi-row upsert
+ * (presently.ping_many) that costs about what one row does. So a quiet service answers a ping
+ * in one round trip, and a busy one writes hundreds per statement instead of queueing them one
+ * by one on the pool. Every ping is answered only after its batch has committed.
+ */
+export function createPingWriter(options: {
+  db: Kysely<Database>;
+  /** Batches written at the same time (each holds a pool connection). */
+  maxInFlight?: number;
+  maxBatch?: number;
+}): PingWriter {
+  const { db } = options;
+  const maxInFlight = options.maxInFlight ?? 2;
+  const maxBatch = options.maxBatch ?? 1_000;
+  let queue: Waiting[] = [];
+  let inFlight = 0;
+
+  const write = async (batch: Waiting[]) => {
+    try {
+      const counts = await writePings(
+        db,
+        batch.map((waiting) => waiting.ping),
+      );
+      for (const waiting of batch) waiting.resolve(counts);
+    } catch (error) {
+      for (const waiting of batch) waiting.reject(error);
+    }
+  };
+
+  const flush = () => {
+    while (inFlight < maxInFlight && queue.length > 0) {
+      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+      queue = batch === queue ? [] : queue.slice(maxBatch);
+      inFlight += 1;
+      void write(batch).finally(() => {
+        inFlight -= 1;
+        flush();
+      });
+    }
+  };
+
+  return {
+    record(ping) {
+      return new Promise<StatusCounts>((resolve, reject) => {
+        queue.push({ ping, resolve, reject });
+        flush();
+      });
+    },
+  };
+}
+
+/**
+ * One statement for many pings. A user pinging twice in a batch is written once, with the later
+ * ping: the two arrived together, and the later one is the status that stays. Users are sorted,
+ * so that concurrent batches lock shared rows in one order and cannot deadlock.
+ */
+export async function writePings(db: Kysely<Database>, pings: Ping[]): Promise<StatusCounts> {
+  const latest = new Map<string, Ping['status']>();
+  for (const { id, status } of pings) latest.set(id, status);
+  const ids = [...latest.keys()].sort();
+  const statuses = ids.map((id) => latest.get(id));
+  const { rows } = await sql<StatusCounts>`
+    select available, busy, away from presently.ping_many(${ids}::text[], ${statuses}::text[])
+  `.execute(db);
+  const counts = rows[0];
+  if (!counts) throw new Error('presently.ping_many returned no counts');
+  return counts;
+}
