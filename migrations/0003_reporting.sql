@@ -34,7 +34,8 @@ create index status_changes_period on presently.status_changes
 create index status_changes_ended on presently.status_changes (ended_at);
 
 -- Appends a change, first closing the user's open interval. A change is never dated before the
--- one it follows, so a user's intervals never run backwards.
+-- user's previous row ends (or, for an open interval, starts), so a user's intervals never run
+-- backwards or overlap, whatever order transactions that began at different times commit in.
 create or replace function presently.append_change(
   p_user_id text, p_status text, p_previous text, p_changed_at timestamptz
 )
@@ -44,20 +45,21 @@ volatile
 as $$
 declare
   at timestamptz := p_changed_at;
-  closed_at timestamptz;
+  last presently.status_changes;
 begin
   perform presently.lock_change_log();
   if p_user_id is not null then
-    update presently.status_changes c
-    set ended_at = greatest(at, c.changed_at)
-    where c.position = (
-        select l.position from presently.status_changes l
-        where l.user_id = p_user_id
-        order by l.position desc
-        limit 1)
-      and c.ended_at is null
-    returning c.ended_at into closed_at;
-    at := coalesce(closed_at, at);
+    select * into last
+    from presently.status_changes l
+    where l.user_id = p_user_id
+    order by l.position desc
+    limit 1;
+    if found and last.ended_at is null then
+      at := greatest(at, last.changed_at);
+      update presently.status_changes set ended_at = at where position = last.position;
+    elsif found then
+      at := greatest(at, last.ended_at);
+    end if;
   end if;
   insert into presently.status_changes (user_id, status, previous, changed_at, ended_at)
   values (p_user_id, p_status, p_previous, at, case when p_status is null then at end);
@@ -69,13 +71,13 @@ $$;
 -- start like the away timeout).
 alter table presently.settings add column report_timezone text not null default 'UTC';
 
--- The newest position retention has deleted. Positions after it are all still in the log, so a
--- socket may resume after any of them; one at or before it may have missed changes.
-create table presently.history_horizon (
-  singleton boolean primary key default true check (singleton),
-  pruned_through bigint not null default 0
+-- The newest position retention has deleted: the greatest row here. Positions after it are all
+-- still in the log, so a socket may resume after any of them; one at or before it may have
+-- missed changes. Pruners only insert here (and remove rows below the greatest, skipping any
+-- another holds), so pruners never wait for each other.
+create table presently.history_pruned (
+  pruned_through bigint primary key
 );
-insert into presently.history_horizon default values;
 
 -- Deletes up to p_batch rows that ended before now() - p_keep, oldest first, and answers how
 -- many. Rows another pruner holds are skipped, so instances pruning at once share the work and
@@ -105,7 +107,16 @@ begin
   )
   select count(*), max(gone.position) into pruned, newest from gone;
   if pruned > 0 then
-    update presently.history_horizon set pruned_through = greatest(pruned_through, newest);
+    insert into presently.history_pruned values (newest);
+    with superseded as (
+      select h.pruned_through
+      from presently.history_pruned h
+      where h.pruned_through < newest
+      for update skip locked
+    )
+    delete from presently.history_pruned h
+    using superseded
+    where h.pruned_through = superseded.pruned_through;
   end if;
   return pruned;
 end;

@@ -12,10 +12,9 @@ export interface SettingsTable {
   report_timezone: Generated<string>;
 }
 
-/** The newest log position retention has deleted (one row). */
-export interface HistoryHorizonTable {
-  singleton: Generated<boolean>;
-  pruned_through: Generated<number>;
+/** Log positions retention has deleted through: the greatest row is the horizon. */
+export interface HistoryPrunedTable {
+  pruned_through: number;
 }
 
 export interface PresenceTable {
@@ -72,6 +71,6 @@ export interface Database {
   'presently.user_status': UserStatusView;
   'presently.status_counts': StatusCountsView;
   'presently.status_changes': StatusChangesTable;
-  'presently.history_horizon': HistoryHorizonTable;
+  'presently.history_pruned': HistoryPrunedTable;
   'presently.migrations': MigrationsTable;
 }

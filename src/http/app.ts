@@ -26,8 +26,10 @@ export function createApp(deps: AppDeps) {
   const app = new Hono()
     .use(requestLog(deps.logger))
     .use(refuseUpgradesExcept('/ws'))
-    .route('/users', userRoutes(deps))
+    // Per-user routes first: `/users/list/status` is the status of the user "list" (no list
+    // is called "status").
     .route('/users', userHistoryRoutes(deps))
+    .route('/users', userRoutes(deps))
     .route('/reports', reportRoutes(deps))
     .route('/database', databaseRoutes(deps))
     .route('/ws', socketRoutes(deps));

@@ -59,8 +59,13 @@ export async function readUserHistory(
     ])
     .where('user_id', '=', user)
     .where('status', 'is not', null)
-    .where('changed_at', '<', period.to)
-    .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', period.from)]))
+    .where('changed_at', '<', sql<Date>`${period.to}::timestamptz`)
+    .where((eb) =>
+      eb.or([
+        eb('ended_at', 'is', null),
+        eb('ended_at', '>', sql<Date>`${period.from}::timestamptz`),
+      ]),
+    )
     .where('position', '>', page.after)
     .orderBy('position')
     .limit(page.limit + 1)
@@ -107,7 +112,9 @@ export async function readActivity(
       a.available_seconds as available,
       a.busy_seconds as busy,
       a.away_seconds as away
-    from reporting.activity(${period.from}, ${period.to}, null, ${user ?? null}) a
+    from reporting.activity(
+      ${period.from}::timestamptz, ${period.to}::timestamptz, null, ${user ?? null}
+    ) a
     where ${after === undefined}
        or (a.day, a.user_id collate "C") > (${after?.day ?? null}::date, ${after?.user ?? null}::text)
     order by a.day, a.user_id collate "C"
@@ -125,8 +132,8 @@ export async function readActivity(
 /** Positions at or before this one may have been pruned: a socket cannot resume from them. */
 export async function readHistoryHorizon(db: Kysely<Database>): Promise<number> {
   const row = await db
-    .selectFrom('presently.history_horizon')
-    .select('pruned_through')
-    .executeTakeFirst();
-  return row?.pruned_through ?? 0;
+    .selectFrom('presently.history_pruned')
+    .select((eb) => eb.fn.coalesce(eb.fn.max('pruned_through'), eb.lit(0)).as('horizon'))
+    .executeTakeFirstOrThrow();
+  return Number(row.horizon);
 }

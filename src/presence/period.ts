@@ -1,51 +1,57 @@
 import { type Kysely, sql } from 'kysely';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 
 // The `from` and `to` of history and report routes. Bounds are ISO 8601: a date-time with an
 // offset (`2026-11-26T10:00:00Z`, `...+01:00`), or a date, meaning midnight in REPORT_TIMEZONE.
-// Dates are turned into instants by PostgreSQL, which owns the report zone.
+// PostgreSQL turns them into instants (it owns the report zone, and keeps microseconds, which
+// JavaScript dates would drop); here they are only checked to be ones it can read.
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+const DATE_TIME =
+  /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(:(\d{2})(\.\d{1,6})?)?(Z|[+-](\d{2}):?(\d{2}))$/i;
 const BOUND_RULE =
   'must be an ISO 8601 date (2026-11-26) or date-time with an offset (2026-11-26T10:00:00Z)';
 
-/** A bound as given: checked to be a real calendar date, not yet an instant. */
-const bound = z.string().refine((text) => {
-  // PostgreSQL has no year 0.
-  if (text.startsWith('0000')) return false;
-  if (DATE.test(text)) {
-    const date = new Date(`${text}T00:00:00Z`);
-    return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(text);
-  }
-  if (!DATE_TIME.test(text)) return false;
-  const date = new Date(text);
-  // Date accepts 2026-02-30T00:00Z as March 2nd: the calendar part must survive the trip.
-  return (
-    !Number.isNaN(date.getTime()) &&
-    new Date(`${text.slice(0, 10)}T00:00:00Z`).toISOString().startsWith(text.slice(0, 10)) &&
-    Number(text.slice(11, 13)) < 24
-  );
-}, BOUND_RULE);
+/** A real calendar date, YYYY-MM-DD, in a year PostgreSQL has (there is no year 0). */
+export function isCalendarDate(text: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text) || text.startsWith('0000')) return false;
+  const date = new Date(`${text}T00:00:00Z`);
+  // Date would take 2026-02-30 as March 2nd: the day must survive the trip.
+  return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(text);
+}
 
+function isBound(text: string): boolean {
+  if (isCalendarDate(text)) return true;
+  const match = DATE_TIME.exec(text);
+  if (!match) return false;
+  const [, day, hours, minutes, , seconds, , , offsetHours, offsetMinutes] = match;
+  return (
+    isCalendarDate(day ?? '') &&
+    Number(hours) < 24 &&
+    Number(minutes) < 60 &&
+    Number(seconds ?? 0) < 60 &&
+    // PostgreSQL takes offsets up to ±15:59.
+    Number(offsetHours ?? 0) <= 15 &&
+    Number(offsetMinutes ?? 0) < 60
+  );
+}
+
+/** Instants as PostgreSQL writes them (microseconds kept), passed back to it as they are. */
 export interface Period {
-  from: Date;
-  to: Date;
+  from: string;
+  to: string;
 }
 
 export interface PeriodRules {
   /**
-   * Where a period starts when `from` is not given: so long before `to`, or at midnight
+   * Where a period starts when `from` is not given: so many hours before `to`, or at midnight
    * (REPORT_TIMEZONE) so many days before the day `to` falls in, for reports of whole days.
    */
-  defaultFrom: { msBefore: number } | { daysBefore: number };
-  maxSpanMs: number;
+  defaultFrom: { hoursBefore: number } | { daysBefore: number };
+  /** In calendar days of the report zone, so that a month with a clock change still fits. */
+  maxDays: number;
 }
-
-const DAY_MS = 24 * 60 * 60 * 1000;
-export const days = (n: number) => n * DAY_MS;
 
 /** Reads `from` and `to` (either may be absent), refusing bad, reversed and oversized ones. */
 export async function resolvePeriod(
@@ -55,29 +61,31 @@ export async function resolvePeriod(
 ): Promise<Period> {
   for (const name of ['from', 'to'] as const) {
     const text = query[name];
-    if (text !== undefined && !bound.safeParse(text).success) {
+    if (text !== undefined && !isBound(text)) {
       throw new AppError('invalid_period', 400, `${name} ${BOUND_RULE}`);
     }
   }
+  const zone = sql`reporting.report_zone()`;
   const fallback =
-    'msBefore' in rules.defaultFrom
-      ? sql`t.to - make_interval(secs => ${rules.defaultFrom.msBefore / 1000})`
-      : sql`(((t.to - interval '1 microsecond') at time zone reporting.report_zone())::date
-              - ${rules.defaultFrom.daysBefore}::integer)::timestamp
-            at time zone reporting.report_zone()`;
-  const { rows } = await sql<Period>`
-    select coalesce(${toInstant(query.from)}, ${fallback}) as "from", t.to as "to"
+    'hoursBefore' in rules.defaultFrom
+      ? sql`t.to - make_interval(hours => ${rules.defaultFrom.hoursBefore})`
+      : sql`(((t.to - interval '1 microsecond') at time zone ${zone})::date
+              - ${rules.defaultFrom.daysBefore}::integer)::timestamp at time zone ${zone}`;
+  const { rows } = await sql<Period & { reversed: boolean; oversized: boolean }>`
+    select p.from::text as "from", p.to::text as "to",
+           p.from >= p.to as reversed,
+           (p.from at time zone ${zone}) + make_interval(days => ${rules.maxDays})
+             < (p.to at time zone ${zone}) as oversized
     from (select coalesce(${toInstant(query.to)}, now()) as "to") t
+    cross join lateral (select coalesce(${toInstant(query.from)}, ${fallback}) as "from", t.to) p
   `.execute(db);
-  const period = rows[0];
-  if (!period) throw new Error('resolving a period returned no row');
-  const span = period.to.getTime() - period.from.getTime();
-  if (span <= 0) throw new AppError('invalid_period', 400, 'from must be before to');
-  if (span > rules.maxSpanMs) {
-    const limit = rules.maxSpanMs / DAY_MS;
-    throw new AppError('invalid_period', 400, `the period must be at most ${limit} days long`);
+  const row = rows[0];
+  if (!row) throw new Error('resolving a period returned no row');
+  if (row.reversed) throw new AppError('invalid_period', 400, 'from must be before to');
+  if (row.oversized) {
+    throw new AppError('invalid_period', 400, `the period must be at most ${rules.maxDays} days`);
   }
-  return period;
+  return { from: row.from, to: row.to };
 }
 
 function toInstant(given: string | undefined) {
@@ -93,8 +101,7 @@ function toInstant(given: string | undefined) {
 /** `limit`: how many rows a page holds. */
 export function parseLimit(text: string | undefined, max: number, fallback: number): number {
   if (text === undefined) return fallback;
-  const parsed = z.coerce.number().int().min(1).max(max).safeParse(text);
-  if (parsed.success && /^\d+$/.test(text)) return parsed.data;
+  if (/^\d{1,6}$/.test(text) && Number(text) >= 1 && Number(text) <= max) return Number(text);
   throw new AppError('invalid_limit', 400, `limit must be a whole number from 1 to ${max}`);
 }
 

@@ -44,6 +44,8 @@ const userId = z
       .refine((id) => !CONTROL.test(id), 'id must not contain control characters'),
   );
 
+export const isUserId = (input: string): boolean => userId.safeParse(input).success;
+
 /** An id taken from a path (`/users/{id}/...`): the same rules as in a ping. */
 export function parseUserId(input: string): string {
   const parsed = userId.safeParse(input);

@@ -2,20 +2,14 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import { isKnownUser, readUserHistory, readUserStatus } from '../../presence/history.js';
-import {
-  days,
-  decodeCursor,
-  encodeCursor,
-  parseLimit,
-  resolvePeriod,
-} from '../../presence/period.js';
+import { decodeCursor, encodeCursor, parseLimit, resolvePeriod } from '../../presence/period.js';
 import { parseUserId } from '../../presence/validation.js';
 import { requireUserKey } from '../auth.js';
 import { methodNotAllowed } from '../errors.js';
 import type { RouteDeps } from './deps.js';
 import { nextPageLink } from './paging.js';
 
-const HISTORY_RULES = { defaultFrom: { msBefore: days(1) }, maxSpanMs: days(31) };
+const HISTORY_RULES = { defaultFrom: { hoursBefore: 24 }, maxDays: 31 };
 const HISTORY_PAGE = { max: 1_000, fallback: 100 };
 const historyCursor = z.object({ after: z.number().int().nonnegative() });
 
@@ -37,7 +31,7 @@ export function userHistoryRoutes({ db, keys }: RouteDeps) {
       const limit = parseLimit(query.limit, HISTORY_PAGE.max, HISTORY_PAGE.fallback);
       const after = decodeCursor(query.cursor, historyCursor)?.after ?? 0;
       const page = await readUserHistory(db, user, period, { limit, after });
-      if (page.intervals.length === 0 && after === 0 && !(await isKnownUser(db, user))) {
+      if (page.intervals.length === 0 && !(await isKnownUser(db, user))) {
         throw unknownUser(user);
       }
       const next =

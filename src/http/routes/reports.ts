@@ -3,13 +3,13 @@ import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import { type DailyActivity, readActivity } from '../../presence/history.js';
 import {
-  days,
   decodeCursor,
   encodeCursor,
+  isCalendarDate,
   parseLimit,
   resolvePeriod,
 } from '../../presence/period.js';
-import { parseUserId } from '../../presence/validation.js';
+import { isUserId, parseUserId } from '../../presence/validation.js';
 import { requireUserKey } from '../auth.js';
 import { toCsv } from '../csv.js';
 import { methodNotAllowed } from '../errors.js';
@@ -17,11 +17,11 @@ import type { RouteDeps } from './deps.js';
 import { nextPageLink } from './paging.js';
 
 // Whole days by default: today and the six before, in REPORT_TIMEZONE.
-const ACTIVITY_RULES = { defaultFrom: { daysBefore: 6 }, maxSpanMs: days(31) };
+const ACTIVITY_RULES = { defaultFrom: { daysBefore: 6 }, maxDays: 31 };
 const ACTIVITY_PAGE = { max: 10_000, fallback: 1_000 };
 const activityCursor = z.object({
-  day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
-  user: z.string(),
+  day: z.string().refine(isCalendarDate),
+  user: z.string().refine(isUserId),
 });
 const CSV_COLUMNS: (keyof DailyActivity)[] = ['user', 'day', 'available', 'busy', 'away'];
 
@@ -47,9 +47,15 @@ export function reportRoutes({ db, keys }: RouteDeps) {
     .all('/activity', userKey, methodNotAllowed('GET, HEAD'));
 }
 
-/** CSV when asked for by `Accept: text/csv` or `?format=csv` (handy from a browser). */
+/** CSV when asked for by `Accept: text/csv` (not with q=0) or `?format=csv` (for browsers). */
 function wantsCsv(accept: string | undefined, format: string | undefined): boolean {
   if (format === 'csv' || format === 'json') return format === 'csv';
   if (format !== undefined) throw new AppError('invalid_format', 400, 'format must be csv or json');
-  return accept?.split(',').some((type) => type.trim().startsWith('text/csv')) ?? false;
+  return (
+    accept?.split(',').some((range) => {
+      const [type, ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+      const refused = params.some((param) => /^q=0(\.0{0,3})?$/.test(param));
+      return type === 'text/csv' && !refused;
+    }) ?? false
+  );
 }
