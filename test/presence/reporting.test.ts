@@ -73,6 +73,15 @@ describe('reporting.status_intervals', () => {
       interval('away', '11:00', null),
     ]);
   });
+
+  it('never dates a user added again before their removal', async () => {
+    await timeline('ann', '10:00 available, 11:00 removed');
+    await timeline('ann', '10:30 busy');
+    expect(await intervals()).toMatchObject([
+      interval('available', '10:00', '11:00', 3600),
+      interval('busy', '11:00', null),
+    ]);
+  });
 });
 
 describe('reporting.activity', () => {
