@@ -26,14 +26,17 @@ export function createPingWriter(options: {
   /** Batches written at the same time (each holds a pool connection). */
   maxInFlight?: number;
   maxBatch?: number;
+  /** Told the size of every batch written (for metrics and tests). */
+  onBatch?: (size: number) => void;
 }): PingWriter {
-  const { db } = options;
+  const { db, onBatch } = options;
   const maxInFlight = options.maxInFlight ?? 2;
   const maxBatch = options.maxBatch ?? 1_000;
   let queue: Waiting[] = [];
   let inFlight = 0;
 
   const write = async (batch: Waiting[]) => {
+    onBatch?.(batch.length);
     try {
       const counts = await writePings(
         db,

@@ -1,0 +1,128 @@
+import { sql } from 'kysely';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createDb, createPool } from '../../src/db/connection.js';
+import { createPingWriter, writePings } from '../../src/presence/ping-writer.js';
+import { countUsers } from '../../src/presence/repository.js';
+import type { Ping } from '../../src/presence/validation.js';
+import { presenceRows, silentLogger, useClients, useTestDatabase } from '../helpers/database.js';
+import { closedPort } from '../helpers/wait.js';
+
+// Group commit (presently.ping_many through the ping writer) and the counts it answers, kept by
+// the change log (presently.status_totals) rather than counted per ping.
+
+const database = useTestDatabase();
+const connect = useClients(database);
+
+beforeEach(async () => {
+  await sql`select presently.clear_all()`.execute(database.db);
+});
+
+const totals = async () => {
+  const { rows } = await sql<{ available: number; busy: number; away: number }>`
+    select available, busy, away from presently.status_totals`.execute(database.db);
+  return rows[0];
+};
+const ping = (id: string, status: Ping['status']): Ping => ({ id, status });
+
+describe('the ping writer', () => {
+  it('writes concurrent pings in a few batches, answering each once stored', async () => {
+    const batches: number[] = [];
+    const writer = createPingWriter({ db: database.db, onBatch: (size) => batches.push(size) });
+    const answers = await Promise.all(
+      Array.from({ length: 500 }, (_, i) =>
+        writer.record(ping(`u${i}`, i % 2 ? 'busy' : 'available')),
+      ),
+    );
+    expect(batches.reduce((a, b) => a + b)).toBe(500);
+    expect(batches.length).toBeLessThan(20);
+    expect((await presenceRows(database.db)).length).toBe(500);
+    // Every answer includes its own ping (and what had committed by then).
+    for (const counts of answers) expect(counts.available + counts.busy).toBeGreaterThan(0);
+    expect(await totals()).toEqual({ available: 250, busy: 250, away: 0 });
+  });
+
+  it('keeps the later of two pings of one user in a batch', async () => {
+    expect(await writePings(database.db, [ping('a', 'busy'), ping('a', 'available')])).toEqual({
+      available: 1,
+      busy: 0,
+      away: 0,
+    });
+    expect((await presenceRows(database.db)).map((row) => row.status)).toEqual(['available']);
+  });
+
+  it('answers a failed write with an error for every ping of the batch', async () => {
+    const pool = createPool(
+      { connectionString: `postgres://nobody@127.0.0.1:${await closedPort()}/none` },
+      silentLogger,
+    );
+    const writer = createPingWriter({ db: createDb(pool) });
+    const results = await Promise.allSettled([
+      writer.record(ping('x', 'busy')),
+      writer.record(ping('y', 'busy')),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    await pool.end();
+  });
+
+  it('never deadlocks batches sharing users, whatever order they came in', async () => {
+    const users = Array.from({ length: 50 }, (_, i) => `shared-${i}`);
+    const round = (order: string[], status: Ping['status']) =>
+      writePings(
+        database.db,
+        order.map((id) => ping(id, status)),
+      );
+    for (let i = 0; i < 10; i++) {
+      await Promise.all([round(users, 'busy'), round([...users].reverse(), 'available')]);
+    }
+    expect((await presenceRows(database.db)).length).toBe(50);
+  });
+});
+
+describe('the counts a ping answers', () => {
+  it('include the ping, before its transaction commits, and no one else’s uncommitted ping', async () => {
+    await writePings(database.db, [ping('a', 'busy')]);
+    const [mine, theirs] = [await connect(), await connect()];
+    await mine.query('begin');
+    await theirs.query('begin');
+    await theirs.query(`select * from presently.ping_many('{b}', '{busy}')`);
+    const answer = await mine.query(
+      `select * from presently.ping_many('{a,c}', '{available,available}')`,
+    );
+    expect(answer.rows).toEqual([{ available: '2', busy: '0', away: '0' }]);
+    await theirs.query('commit');
+    await mine.query('commit');
+    expect(await totals()).toEqual({ available: 2, busy: 1, away: 0 });
+  });
+
+  it('agree with the status views after pings, sweeps, deletes and clears', async () => {
+    await sql`update presently.settings set away_timeout = interval '1 second'`.execute(
+      database.db,
+    );
+    try {
+      await writePings(
+        database.db,
+        ['a', 'b', 'c', 'd'].map((id) => ping(id, 'busy')),
+      );
+      await writePings(database.db, [ping('a', 'available'), ping('e', 'available')]);
+      await sql`delete from presently.presence where user_id = 'b'`.execute(database.db);
+      expect(await totals()).toEqual(await countUsers(database.db));
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await sql`select presently.sweep_away()`.execute(database.db);
+      expect(await totals()).toEqual({ available: 0, busy: 0, away: 4 });
+      expect(await totals()).toEqual(await countUsers(database.db));
+      // Back after the timeout: the away interval is logged, then the new status.
+      await writePings(database.db, [ping('c', 'available')]);
+      expect(await totals()).toEqual(await countUsers(database.db));
+      await sql`update presently.settings set away_timeout = interval '1 hour'`.execute(
+        database.db,
+      );
+      expect(await totals()).toEqual(await countUsers(database.db));
+      await sql`select presently.clear_all()`.execute(database.db);
+      expect(await totals()).toEqual({ available: 0, busy: 0, away: 0 });
+    } finally {
+      await sql`update presently.settings set away_timeout = interval '60 seconds'`.execute(
+        database.db,
+      );
+    }
+  });
+});
