@@ -3,6 +3,8 @@ import { z } from 'zod';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface Config {
   port: number;
@@ -19,6 +21,10 @@ export interface Config {
   /** Finished history older than this is pruned. */
   historyRetentionDays: number;
   logLevel: LogLevel;
+  /** Unset: readable lines when stdout is a terminal, JSON otherwise. */
+  logFormat: LogFormat | undefined;
+  /** /metrics without a key (for a scraper on a private network). */
+  metricsPublic: boolean;
 }
 
 export class ConfigError extends Error {
@@ -91,6 +97,10 @@ const envSchema = z.object({
       .refine((days) => days >= 1 && days <= 36_500, RETENTION_RULE),
   ),
   LOG_LEVEL: optional(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })),
+  LOG_FORMAT: optional(z.enum(LOG_FORMATS, { error: 'must be json or pretty' })),
+  METRICS_PUBLIC: optional(
+    z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
+  ),
 });
 
 /** Reads the configuration from the environment, naming every invalid variable at once. */
@@ -113,5 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     reportTimezone: vars.REPORT_TIMEZONE ?? 'UTC',
     historyRetentionDays: vars.HISTORY_RETENTION_DAYS ?? 90,
     logLevel: vars.LOG_LEVEL ?? 'info',
+    logFormat: vars.LOG_FORMAT,
+    metricsPublic: vars.METRICS_PUBLIC ?? false,
   };
 }

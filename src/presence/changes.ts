@@ -18,8 +18,10 @@ export type StatusChange =
       previous: Status | null;
       /** Unix time of the change, whole seconds. */
       time: number;
+      /** Seconds from the change to its being read, by the database clock (for metrics). */
+      age: number;
     }
-  | { kind: 'cleared'; position: number; time: number };
+  | { kind: 'cleared'; position: number; time: number; age: number };
 
 /** The last position in the log, 0 for an empty one: where a new reader starts. */
 export async function latestPosition(db: Kysely<Database>): Promise<number> {
@@ -44,15 +46,17 @@ export async function readChangesAfter(
       'status',
       'previous',
       sql<number>`floor(extract(epoch from changed_at))::bigint`.as('time'),
+      // clock_timestamp(): the moment of reading, from the same clock that dated the change.
+      sql<number>`extract(epoch from clock_timestamp() - changed_at)::float8`.as('age'),
     ])
     .where('position', '>', position)
     .orderBy('position')
     .limit(limit)
     .execute();
-  return rows.map(({ position, user_id, status, previous, time }) =>
+  return rows.map(({ position, user_id, status, previous, time, age }) =>
     user_id === null
-      ? { kind: 'cleared', position, time }
-      : { kind: 'change', position, user: user_id, status, previous, time },
+      ? { kind: 'cleared', position, time, age }
+      : { kind: 'change', position, user: user_id, status, previous, time, age },
   );
 }
 

@@ -6,6 +6,8 @@ import type { Ping } from './validation.js';
 export interface PingWriter {
   /** Stores a ping; resolves with the counts that include it, once it has committed. */
   record(ping: Ping): Promise<StatusCounts>;
+  /** Resolves once nothing is queued or being written (at once if idle): for shutdown. */
+  drain(): Promise<void>;
 }
 
 interface Waiting {
@@ -34,6 +36,7 @@ export function createPingWriter(options: {
   const maxBatch = options.maxBatch ?? 1_000;
   let queue: Waiting[] = [];
   let inFlight = 0;
+  const drained: (() => void)[] = [];
 
   const write = async (batch: Waiting[]) => {
     onBatch?.(batch.length);
@@ -56,6 +59,9 @@ export function createPingWriter(options: {
       void write(batch).finally(() => {
         inFlight -= 1;
         flush();
+        if (inFlight === 0 && queue.length === 0) {
+          for (const resolve of drained.splice(0)) resolve();
+        }
       });
     }
   };
@@ -66,6 +72,10 @@ export function createPingWriter(options: {
         queue.push({ ping, resolve, reject });
         flush();
       });
+    },
+    drain() {
+      if (inFlight === 0 && queue.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => drained.push(resolve));
     },
   };
 }

@@ -15,40 +15,49 @@ const UNSAFE_ID_RULE =
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+/** An id as stored: 1 to 128 characters of valid Unicode, no control characters. */
+const storedUserId = z
+  .string()
+  .refine((id) => {
+    const characters = [...id].length;
+    return characters >= 1 && characters <= 128;
+  }, ID_RULE)
+  .refine((id) => id.isWellFormed(), 'id must be valid Unicode (no lone surrogates)')
+  .refine((id) => !CONTROL.test(id), 'id must not contain control characters');
+
 /**
  * `1` and `"1"` are the same user: integers become their decimal string. Integers beyond 2^53
  * are refused, since JSON parsing has already rounded them to another number.
  */
 const userId = z
-  .unknown()
-  .transform((id, ctx) => {
-    if (typeof id === 'string') return id;
-    if (typeof id === 'number' && Number.isSafeInteger(id)) return String(id);
-    const message =
-      id === undefined
-        ? 'id is required'
-        : typeof id === 'number' && Number.isInteger(id)
-          ? UNSAFE_ID_RULE
-          : ID_RULE;
-    ctx.addIssue({ code: 'custom', message });
-    return z.NEVER;
-  })
-  .pipe(
-    z
-      .string()
-      .refine((id) => {
-        const characters = [...id].length;
-        return characters >= 1 && characters <= 128;
-      }, ID_RULE)
-      .refine((id) => id.isWellFormed(), 'id must be valid Unicode (no lone surrogates)')
-      .refine((id) => !CONTROL.test(id), 'id must not contain control characters'),
-  );
+  .union(
+    [
+      z.string(),
+      z.number().int({
+        error: ({ input }) => (Number.isInteger(input) ? UNSAFE_ID_RULE : ID_RULE),
+      }),
+    ],
+    { error: ({ input }) => (input === undefined ? 'id is required' : ID_RULE) },
+  )
+  .transform(String)
+  .pipe(storedUserId)
+  .meta({
+    description:
+      'The user: a string of 1 to 128 characters, or an integer (1 and "1" are the same user)',
+    examples: ['alice', 42],
+  });
 
-export const isUserId = (input: string): boolean => userId.safeParse(input).success;
+/** An id taken from a path or a query string. */
+export const userIdText = storedUserId.meta({
+  description: 'The user id (URL-encoded), 1 to 128 characters',
+  examples: ['alice', '42'],
+});
 
-/** An id taken from a path (`/users/{id}/...`): the same rules as in a ping. */
+export const isUserId = (input: string): boolean => userIdText.safeParse(input).success;
+
+/** An id taken from a path or a query: the same rules as in a ping. */
 export function parseUserId(input: string): string {
-  const parsed = userId.safeParse(input);
+  const parsed = userIdText.safeParse(input);
   if (parsed.success) return parsed.data;
   throw new AppError('invalid_id', 400, parsed.error.issues.map((i) => i.message).join('; '));
 }
@@ -57,7 +66,7 @@ const pingStatus = z.enum(['available', 'busy'], {
   error: 'status must be "available" or "busy" (away is derived from time, never set)',
 });
 
-const pingSchema = z.object(
+export const pingSchema = z.object(
   { id: userId, status: pingStatus },
   { error: 'the body must be a JSON object {"id": ..., "status": ...}' },
 );
@@ -79,9 +88,12 @@ export function parsePing(input: unknown): Ping {
 
 const LIST_FILTERS = ['available', 'busy', 'away', 'all'] as const;
 export type ListFilter = (typeof LIST_FILTERS)[number];
+export const listFilterSchema = z.enum(LIST_FILTERS).meta({
+  description: 'Which users: those with this status, or all',
+});
 
 export function parseListFilter(input: string): ListFilter {
-  const parsed = z.enum(LIST_FILTERS).safeParse(input);
+  const parsed = listFilterSchema.safeParse(input);
   if (parsed.success) return parsed.data;
   throw new AppError('invalid_status', 400, `status must be one of ${LIST_FILTERS.join(', ')}`);
 }

@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import type { Logger } from '../logger.js';
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** This request's id, also sent back as X-Request-Id. */
+    requestId: string;
+    /** The app's logger with `requestId` on every line: use it for anything about a request. */
+    logger: Logger;
+  }
+}
+
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+
+// An id from a proxy or client is kept, so one id follows a request across services, but only a
+// short, plain one: it is written into every log line and echoed in a header.
+const SANE_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** Gives every request an id and a logger that carries it. Runs first, before anything logs. */
+export function requestContext(logger: Logger): MiddlewareHandler {
+  return async (c, next) => {
+    const incoming = c.req.header(REQUEST_ID_HEADER);
+    const requestId = incoming !== undefined && SANE_ID.test(incoming) ? incoming : randomUUID();
+    c.set('requestId', requestId);
+    c.set('logger', logger.child({ requestId }));
+    c.header(REQUEST_ID_HEADER, requestId);
+    await next();
+    // An error answer is built afresh by the error handler: make sure it carries the id too.
+    if (!c.res.headers.has(REQUEST_ID_HEADER)) {
+      try {
+        c.res.headers.set(REQUEST_ID_HEADER, requestId);
+      } catch {
+        // Some answers (a socket's upgrade) have immutable headers and nothing to add to.
+      }
+    }
+  };
+}
+
+const SECRET_PARAMETER = /key|token|secret|auth|pass/i;
+
+/**
+ * The query string as it may be logged: without `key`, nor any parameter whose name suggests a
+ * secret (a client may send its key under a wrong name). Undefined when nothing is left.
+ */
+export function loggableQuery(url: string): string | undefined {
+  const params = new URL(url).searchParams;
+  for (const name of [...new Set(params.keys())]) {
+    if (SECRET_PARAMETER.test(name)) params.delete(name);
+  }
+  const query = params.toString();
+  return query === '' ? undefined : query;
+}
