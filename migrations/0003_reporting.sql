@@ -179,11 +179,16 @@ language sql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
+-- A day of ten million log rows is about a hundred thousand intervals to sum: in memory.
+set work_mem = '64MB'
 as $$
-  with zone as (
+  -- Materialized, both: the zone is looked up once (not per row), and the intervals of the
+  -- period are fetched through the period index before they are split, whatever the planner
+  -- guesses about how many days each one spans.
+  with zone as materialized (
     select reporting.report_zone(p_zone) as name
   ),
-  pieces as (
+  pieces as materialized (
     select c.user_id, c.status,
            greatest(c.changed_at, p_from) as started,
            least(coalesce(c.ended_at, now()), p_to) as ended
@@ -228,11 +233,13 @@ language sql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
+set work_mem = '64MB'
 as $$
-  with zone as (
+  -- Materialized for the same reasons as in reporting.activity.
+  with zone as materialized (
     select reporting.report_zone(p_zone) as name, least(p_to, now()) as until
   ),
-  online as (
+  online as materialized (
     select c.user_id,
            greatest(c.changed_at, p_from) as started,
            least(coalesce(c.ended_at, now()), p_to) as ended
