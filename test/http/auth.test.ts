@@ -153,6 +153,34 @@ describe('GET /database/clear', () => {
   });
 });
 
+describe('DELETE /database', () => {
+  it('clears like GET /database/clear, with the system key only', async () => {
+    for (const key of [null, KEYS.access, 'wrong']) {
+      expect((await request(app(), 'DELETE', '/database', { key })).status).toBe(401);
+    }
+    expect(await presenceRows(database.db)).toHaveLength(1);
+    expect(await request(app(), 'DELETE', '/database', { key: KEYS.system })).toMatchObject({
+      status: 200,
+      body: { data: 'success' },
+    });
+    expect(await presenceRows(database.db)).toEqual([]);
+    const history = await sql<{ n: number }>`
+      select count(*)::int as n from presently.status_changes where user_id is not null`.execute(
+      database.db,
+    );
+    expect(history.rows[0]?.n).toBe(0);
+  });
+
+  it('takes no other method, and GET /database is not a clear', async () => {
+    for (const method of ['GET', 'POST', 'PUT']) {
+      const answer = await request(app(), method, '/database', { key: KEYS.system });
+      expect(answer.status).toBe(405);
+      expect(answer.headers.get('Allow')).toBe('DELETE');
+    }
+    expect(await presenceRows(database.db)).toHaveLength(1);
+  });
+});
+
 describe('routes', () => {
   it.each([
     ['GET', '/'],
@@ -161,7 +189,7 @@ describe('routes', () => {
     ['GET', '/users/list/all/extra'],
     ['GET', '/users/count/'],
     ['POST', '/users/pings'],
-    ['GET', '/database'],
+    ['GET', '/databases'],
   ])('%s %s is 404 in JSON', async (method, path) => {
     const answer = await request(app(), method, path);
     expect(answer.status).toBe(404);
@@ -176,6 +204,7 @@ describe('routes', () => {
     ['POST', '/database/clear', 'GET', KEYS.system],
     ['DELETE', '/database/clear', 'GET', KEYS.system],
     ['HEAD', '/database/clear', 'GET', KEYS.system],
+    ['GET', '/database', 'DELETE', KEYS.system],
   ];
 
   it.each(wrongMethods)(
