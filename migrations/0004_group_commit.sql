@@ -1,12 +1,11 @@
 -- Heartbeats at scale: pings written many to a statement, counts that cost the same however many
 -- users there are, and heartbeat updates that stay on their page.
 
--- How many users the change log counts as available, busy and away, kept as changes are
--- appended. Appends happen at commit under the log lock (see 0002), so the row is only ever
--- written by one transaction at a time, and only briefly: no ping waits on it. These counts
--- agree with presently.status_counts (which judges every user against now()) except for users
--- whose timeout has passed and whom the sweep has not marked away yet: about a second at most
--- while the service runs.
+-- How many users have each logged status (what the change log last said about them), so that a
+-- ping's answer costs the same with a thousand users or a million. These counts agree with
+-- presently.status_counts (which judges every user against now()) except for users whose
+-- timeout has passed and whom the sweep has not marked away yet: about a second at most while
+-- the service runs.
 create table presently.status_totals (
   singleton boolean primary key default true check (singleton),
   available bigint not null default 0,
@@ -21,46 +20,12 @@ select
   count(*) filter (where logged_status = 'away')
 from presently.presence;
 
-create function presently.count_change()
-returns trigger
-language plpgsql
-as $$
-begin
-  update presently.status_totals
-  set available = available + (new.status is not distinct from 'available')::int
-                            - (new.previous is not distinct from 'available')::int,
-      busy = busy + (new.status is not distinct from 'busy')::int
-                  - (new.previous is not distinct from 'busy')::int,
-      away = away + (new.status is not distinct from 'away')::int
-                  - (new.previous is not distinct from 'away')::int;
-  return null;
-end;
-$$;
-
-create trigger status_changes_count
-after insert on presently.status_changes
-for each row
-execute function presently.count_change();
-
-create function presently.reset_totals()
-returns trigger
-language plpgsql
-as $$
-begin
-  update presently.status_totals set available = 0, busy = 0, away = 0;
-  return null;
-end;
-$$;
-
-create trigger status_changes_reset_totals
-after truncate on presently.status_changes
-for each statement
-execute function presently.reset_totals();
-
--- A ping's answer includes the ping, but its change reaches the totals only at commit. So a
--- transaction notes the changes it has made and not yet committed (transaction-local, gone at
--- its end), and its pings answer the committed totals plus those. Heartbeats change nothing and
--- note nothing.
+-- A transaction adds up the changes of logged status it makes in a transaction-local setting
+-- (undone with it, or with a savepoint), and applies the sum to the totals once, at commit. Not
+-- row by row: a row updated again and again in one transaction leaves a version per update,
+-- each found again by the next, so a thousand changes would cost a million visits. Not at the
+-- end of each statement either: the totals row would stay locked until commit, and an open
+-- transaction would hold up every other ping that changes a status.
 create function presently.pending_totals()
 returns bigint[]
 language sql
@@ -70,6 +35,12 @@ as $$
                   array[0, 0, 0]::bigint[]);
 $$;
 
+-- One row per transaction that has pending totals: its insert queues the deferred trigger
+-- below, which so runs once, at commit.
+create table presently.totals_at_commit (
+  transaction_id xid8 primary key
+);
+
 create function presently.note_pending_change()
 returns trigger
 language plpgsql
@@ -77,30 +48,79 @@ as $$
 declare
   pending bigint[] := presently.pending_totals();
   statuses constant text[] := array['available', 'busy', 'away'];
+  added integer := array_position(statuses, case when tg_op <> 'DELETE' then new.logged_status end);
+  removed integer := array_position(statuses, case when tg_op <> 'INSERT' then old.logged_status end);
 begin
-  pending[array_position(statuses, new.logged_status)] :=
-    pending[array_position(statuses, new.logged_status)] + 1;
-  if tg_op = 'UPDATE' then
-    pending[array_position(statuses, old.logged_status)] :=
-      pending[array_position(statuses, old.logged_status)] - 1;
-  end if;
+  if added is not null then pending[added] := pending[added] + 1; end if;
+  if removed is not null then pending[removed] := pending[removed] - 1; end if;
   perform set_config('presently.pending_totals', pending::text, true);
+  if coalesce(current_setting('presently.totals_at_commit', true), '') = '' then
+    insert into presently.totals_at_commit values (pg_current_xact_id());
+    perform set_config('presently.totals_at_commit', 'queued', true);
+  end if;
   return null;
 end;
 $$;
 
--- After the row is written: a proposed insert that turns into an update fires BEFORE INSERT
--- triggers too, but only the write that happened fires these.
 create trigger presence_pending_insert
 after insert on presently.presence
 for each row
 execute function presently.note_pending_change();
 
 create trigger presence_pending_update
-after update of status, last_ping on presently.presence
+after update on presently.presence
 for each row
 when (old.logged_status is distinct from new.logged_status)
 execute function presently.note_pending_change();
+
+create trigger presence_pending_delete
+after delete on presently.presence
+for each row
+execute function presently.note_pending_change();
+
+-- At commit: the transaction's sum goes into the totals, under the log lock, so the totals row
+-- is written by one committing transaction at a time and only for the time of its commit.
+create function presently.apply_pending_totals()
+returns trigger
+language plpgsql
+as $$
+declare
+  pending bigint[] := presently.pending_totals();
+begin
+  perform presently.lock_change_log();
+  update presently.status_totals
+  set available = available + pending[1],
+      busy = busy + pending[2],
+      away = away + pending[3]
+  where pending <> array[0, 0, 0]::bigint[];
+  perform set_config('presently.pending_totals', '', true);
+  delete from presently.totals_at_commit where transaction_id = new.transaction_id;
+  return null;
+end;
+$$;
+
+create constraint trigger totals_apply_at_commit
+after insert on presently.totals_at_commit
+deferrable initially deferred
+for each row
+execute function presently.apply_pending_totals();
+
+-- Clearing empties the totals, and what the clearing transaction had pending before.
+create function presently.reset_totals()
+returns trigger
+language plpgsql
+as $$
+begin
+  update presently.status_totals set available = 0, busy = 0, away = 0;
+  perform set_config('presently.pending_totals', '', true);
+  return null;
+end;
+$$;
+
+create trigger presence_reset_totals
+after truncate on presently.presence
+for each statement
+execute function presently.reset_totals();
 
 -- Many pings in one statement: the service collects the pings that arrive while a write is in
 -- flight and writes them together (group commit), each answered once its batch has committed.

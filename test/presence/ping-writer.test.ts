@@ -64,6 +64,32 @@ describe('the ping writer', () => {
     await pool.end();
   });
 
+  it('drains: resolves at once when idle, else once every ping taken is stored', async () => {
+    const writer = createPingWriter({ db: database.db, maxInFlight: 1 });
+    await writer.drain();
+    const answered: string[] = [];
+    const pings = Array.from({ length: 200 }, (_, i) =>
+      writer.record(ping(`d${i}`, 'busy')).then(() => answered.push(`d${i}`)),
+    );
+    // Several batches queue behind the first (one in flight at a time).
+    await writer.drain();
+    expect(answered.length).toBe(200);
+    expect((await presenceRows(database.db)).length).toBe(200);
+    await Promise.all(pings);
+  });
+
+  it('drains after a failed write too', async () => {
+    const pool = createPool(
+      { connectionString: `postgres://nobody@127.0.0.1:${await closedPort()}/none` },
+      silentLogger,
+    );
+    const writer = createPingWriter({ db: createDb(pool) });
+    const failed = writer.record(ping('x', 'busy')).catch(() => 'failed');
+    await writer.drain();
+    expect(await failed).toBe('failed');
+    await pool.end();
+  });
+
   it('never deadlocks batches sharing users, whatever order they came in', async () => {
     const users = Array.from({ length: 50 }, (_, i) => `shared-${i}`);
     const round = (order: string[], status: Ping['status']) =>
@@ -92,6 +118,19 @@ describe('the counts a ping answers', () => {
     await theirs.query('commit');
     await mine.query('commit');
     expect(await totals()).toEqual({ available: 2, busy: 1, away: 0 });
+  });
+
+  it('count what a transaction did, less what it rolled back to a savepoint', async () => {
+    const client = await connect();
+    await client.query('begin');
+    await client.query(`insert into presently.presence (user_id, status, last_ping)
+      select 'bulk-' || g, 'busy', now() from generate_series(1, 5000) g`);
+    await client.query('savepoint before_more');
+    await client.query(`select * from presently.ping_many('{extra}', '{available}')`);
+    await client.query('rollback to savepoint before_more');
+    await client.query('commit');
+    expect(await totals()).toEqual({ available: 0, busy: 5000, away: 0 });
+    expect(await totals()).toEqual(await countUsers(database.db));
   });
 
   it('agree with the status views after pings, sweeps, deletes and clears', async () => {
