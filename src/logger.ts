@@ -9,7 +9,14 @@ export type { Logger };
  * defence: the service never logs headers, query strings or configuration, but a future line
  * that did would still not carry a key.
  */
-const REDACTED = ['authorization', 'Authorization', 'cookie', 'key', 'accessKey', 'accessKeySystem'];
+const REDACTED = [
+  'authorization',
+  'Authorization',
+  'cookie',
+  'key',
+  'accessKey',
+  'accessKeySystem',
+];
 export const REDACT_PATHS = REDACTED.flatMap((field) => [
   field,
   `*.${field}`,
@@ -36,6 +43,8 @@ export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logg
     const stream = pretty({
       sync: true,
       destination: options.destination ?? 1,
+      // Colours for the terminal (pino-pretty sees whether it is one), never for anything else.
+      ...(options.destination ? { colorize: false } : {}),
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'pid,hostname,service',
     });

@@ -5,9 +5,13 @@ import { createDb, createPool } from './db/connection.js';
 import { startEmbeddedPostgres } from './db/embedded.js';
 import { createListener } from './db/listener.js';
 import { migrate, readMigrations } from './db/migrate.js';
+import { createReadiness } from './db/readiness.js';
 import { createApp } from './http/app.js';
+import { createRateLimiter } from './http/rate-limit.js';
 import { type ResolvedKeys, resolveKeys } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics/metrics.js';
+import { watchState } from './metrics/state.js';
 import { createChangeFeed } from './presence/change-feed.js';
 import { CHANGES_CHANNEL, latestPosition } from './presence/changes.js';
 import { createMaintenance } from './presence/maintenance.js';
@@ -29,7 +33,9 @@ const SNAPSHOT_INTERVAL_MS = 250;
 
 async function main(command: string): Promise<void> {
   const config = loadConfigOrExit();
-  const logger = createLogger(config.logLevel);
+  // Readable lines for a person at a terminal, JSON for everything else, unless LOG_FORMAT says.
+  const pretty = config.logFormat ? config.logFormat === 'pretty' : process.stdout.isTTY === true;
+  const logger = createLogger(config.logLevel, { pretty });
   const shutdown = createShutdown(logger);
   shutdown.handleSignals(SHUTDOWN_TIMEOUT_MS);
   try {
@@ -40,7 +46,8 @@ async function main(command: string): Promise<void> {
       databaseUrl = embedded.url;
     }
 
-    await migrate(databaseUrl, await readMigrations(), logger);
+    const migrations = await readMigrations();
+    await migrate(databaseUrl, migrations, logger);
     if (command === 'migrate') {
       logger.info('migrations are up to date');
       await shutdown.stop();
@@ -57,6 +64,7 @@ async function main(command: string): Promise<void> {
     }
     await setReportTimezone(db, config.reportTimezone);
 
+    const metrics = createMetrics({ processMetrics: true });
     const hub = createSocketHub({ logger });
     const snapshots = createSnapshotPump({ db, hub, logger, intervalMs: SNAPSHOT_INTERVAL_MS });
     const broadcaster = createBroadcaster({ hub, snapshots });
@@ -64,7 +72,10 @@ async function main(command: string): Promise<void> {
       db,
       logger,
       after: await latestPosition(db),
-      onChanges: broadcaster.publish,
+      onChanges: (changes) => {
+        broadcaster.publish(changes);
+        metrics.changesPublished(changes.map((change) => change.age));
+      },
     });
     const listener = createListener({
       connectionString: databaseUrl,
@@ -73,6 +84,7 @@ async function main(command: string): Promise<void> {
       onWake: feed.wake,
     });
     listener.start();
+    watchState(metrics.registry, { pool, hub, listener });
     shutdown.onStop(async () => {
       snapshots.stop();
       feed.stop();
@@ -86,8 +98,38 @@ async function main(command: string): Promise<void> {
     maintenance.start();
     shutdown.onStop(() => maintenance.stop());
 
-    const pings = createPingWriter({ db });
-    const app = createApp({ db, keys: keys.keys, pings, logger, hub, broadcaster });
+    const pings = createPingWriter({ db, onBatch: metrics.batchWritten });
+    // Runs once the server has stopped accepting and sockets are closed: pings already taken
+    // are written before the listener and the pool go.
+    shutdown.onStop(() => pings.drain());
+    const readiness = createReadiness({
+      db,
+      listener,
+      latestMigration: migrations.at(-1)?.id ?? 0,
+    });
+    const { requestsPerSecond } = config.limits;
+    const requestLimiter =
+      requestsPerSecond > 0
+        ? createRateLimiter({ perSecond: requestsPerSecond, burst: 2 * requestsPerSecond })
+        : undefined;
+    shutdown.onStop(async () => requestLimiter?.stop());
+    const app = createApp({
+      db,
+      keys: keys.keys,
+      pings,
+      logger,
+      hub,
+      broadcaster,
+      readiness,
+      metrics,
+      metricsPublic: config.metricsPublic,
+      corsOrigins: config.corsOrigins,
+      requestLimiter,
+      socketLimits: {
+        perAddress: config.limits.socketsPerAddress,
+        framesPerSecond: config.limits.framesPerSecond,
+      },
+    });
     const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
     const server = await listen({ fetch: app.fetch, sockets }, config.host, config.port, logger);
     shutdown.onStop(() => closeServer(server));

@@ -25,7 +25,20 @@ describe('loadConfig', () => {
       reportTimezone: 'UTC',
       historyRetentionDays: 90,
       logLevel: 'info',
+      logFormat: undefined,
+      metricsPublic: false,
+      corsOrigins: [],
+      limits: { requestsPerSecond: 20_000, socketsPerAddress: 20_000, framesPerSecond: 1_000 },
     });
+  });
+
+  it('reads CORS_ORIGINS as a list, or * for any origin', () => {
+    const list = 'https://app.example.com, http://localhost:5173';
+    expect(loadConfig({ CORS_ORIGINS: list }, '/srv').corsOrigins).toEqual([
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
+    expect(loadConfig({ CORS_ORIGINS: '*' }, '/srv').corsOrigins).toBe('*');
   });
 
   it('reads every variable', () => {
@@ -41,6 +54,12 @@ describe('loadConfig', () => {
         REPORT_TIMEZONE: 'Asia/Kolkata',
         HISTORY_RETENTION_DAYS: '7',
         LOG_LEVEL: 'debug',
+        LOG_FORMAT: 'pretty',
+        METRICS_PUBLIC: 'true',
+        CORS_ORIGINS: 'https://app.example.com',
+        LIMIT_REQUESTS_PER_SECOND: '100',
+        LIMIT_SOCKETS_PER_ADDRESS: '0',
+        LIMIT_FRAMES_PER_SECOND: '5',
       },
       '/srv',
     );
@@ -55,6 +74,10 @@ describe('loadConfig', () => {
       reportTimezone: 'Asia/Kolkata',
       historyRetentionDays: 7,
       logLevel: 'debug',
+      logFormat: 'pretty',
+      metricsPublic: true,
+      corsOrigins: ['https://app.example.com'],
+      limits: { requestsPerSecond: 100, socketsPerAddress: 0, framesPerSecond: 5 },
     });
   });
 
@@ -91,6 +114,14 @@ describe('loadConfig', () => {
     ['HISTORY_RETENTION_DAYS', '36501'],
     ['AWAY_TIMEOUT_SECONDS', '1e3'],
     ['LOG_LEVEL', 'loud'],
+    ['CORS_ORIGINS', 'app.example.com'],
+    ['LIMIT_REQUESTS_PER_SECOND', '-1'],
+    ['LIMIT_FRAMES_PER_SECOND', 'lots'],
+    ['CORS_ORIGINS', 'https://app.example.com/path'],
+    ['CORS_ORIGINS', 'ftp://files.example.com'],
+    ['LOG_FORMAT', 'yaml'],
+    ['METRICS_PUBLIC', 'yes'],
+    ['METRICS_PUBLIC', 'TRUE'],
   ])('refuses %s=%j, naming it', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);

@@ -1,22 +1,54 @@
 import { Hono } from 'hono';
+import { secureHeaders } from 'hono/secure-headers';
+import type { Readiness } from '../db/readiness.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Broadcaster } from '../ws/broadcaster.js';
-import { socketRoutes } from '../ws/endpoint.js';
+import { socketRouteDocs, socketRoutes } from '../ws/endpoint.js';
 import type { SocketHub } from '../ws/hub.js';
 import { notFound, onError } from './errors.js';
+import { healthRouteDocs, healthRoutes } from './health.js';
+import { httpMetrics, metricsRouteDocs, metricsRoutes } from './metrics.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { type AllowedOrigins, corsFor } from './origins.js';
+import { limitRequests, type RateLimiter } from './rate-limit.js';
+import { requestContext } from './request-context.js';
 import { requestLog } from './request-log.js';
-import { databaseRoutes } from './routes/database.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { databaseRouteDocs, databaseRoutes } from './routes/database.js';
 import type { RouteDeps } from './routes/deps.js';
-import { userHistoryRoutes } from './routes/history.js';
-import { reportRoutes } from './routes/reports.js';
-import { userRoutes } from './routes/users.js';
+import { docsRoutes } from './routes/docs.js';
+import { userHistoryRouteDocs, userHistoryRoutes } from './routes/history.js';
+import { reportRouteDocs, reportRoutes } from './routes/reports.js';
+import { userRouteDocs, userRoutes } from './routes/users.js';
 import { refuseUpgradesExcept } from './upgrades.js';
 
 export interface AppDeps extends RouteDeps {
   logger: Logger;
   hub: SocketHub;
   broadcaster: Broadcaster;
+  readiness: Readiness;
+  metrics: Metrics;
+  /** /metrics without a key. */
+  metricsPublic: boolean;
+  /** Other origins browsers may use (CORS_ORIGINS); default none. */
+  corsOrigins?: AllowedOrigins;
+  /** Requests per client address (LIMIT_REQUESTS_PER_SECOND); absent: no limit. */
+  requestLimiter?: RateLimiter;
+  /** LIMIT_SOCKETS_PER_ADDRESS and LIMIT_FRAMES_PER_SECOND; absent: no limits. */
+  socketLimits?: { perAddress: number; framesPerSecond: number };
 }
+
+/** Every route /openapi.json describes (a test checks the app has exactly these). */
+export const ROUTE_DOCS = [
+  ...healthRouteDocs,
+  ...metricsRouteDocs,
+  ...userRouteDocs,
+  ...userHistoryRouteDocs,
+  ...reportRouteDocs,
+  ...databaseRouteDocs,
+  ...socketRouteDocs,
+];
 
 /**
  * The HTTP application: routes, keys, errors and the socket endpoint. It holds no state of its
@@ -24,8 +56,17 @@ export interface AppDeps extends RouteDeps {
  */
 export function createApp(deps: AppDeps) {
   const app = new Hono()
+    .use(requestContext(deps.logger))
     .use(requestLog(deps.logger))
+    .use(httpMetrics(deps.metrics))
+    .use(secureHeaders())
+    .use(corsFor(deps.corsOrigins ?? []))
+    .use(limitRequests(deps.requestLimiter))
     .use(refuseUpgradesExcept('/ws'))
+    // Probes and scrapers first, before any route that asks for the access key.
+    .route('/', healthRoutes(deps))
+    .route('/', metricsRoutes(deps))
+    .route('/', docsRoutes(buildOpenApiDocument(ROUTE_DOCS)))
     // Per-user routes first: `/users/list/status` is the status of the user "list" (no list
     // is called "status").
     .route('/users', userHistoryRoutes(deps))
@@ -33,6 +74,8 @@ export function createApp(deps: AppDeps) {
     .route('/reports', reportRoutes(deps))
     .route('/database', databaseRoutes(deps))
     .route('/ws', socketRoutes(deps));
+  // The dashboard page and its assets: no key (the page asks for one), and not part of App.
+  app.route('/', dashboardRoutes());
   app.notFound(notFound);
   app.onError(onError(deps.logger));
   return app;

@@ -25,12 +25,15 @@ export function toAppError(error: unknown): AppError {
 export function errorResponse(c: Context, error: AppError): Response {
   if (error.status === 401) c.header('WWW-Authenticate', 'Bearer');
   if (error.status === 503) c.header('Retry-After', String(RETRY_AFTER_SECONDS));
+  if (error.status === 429) c.header('Retry-After', '1');
   const body: ErrorBody = { error: { code: error.code, message: error.message } };
   return c.json(body, error.status);
 }
 
-export function onError(logger: Logger) {
+export function onError(fallback: Logger) {
   return (error: unknown, c: Context): Response => {
+    // The request's own logger (see request-context.ts), so the line carries its id.
+    const logger = c.var.logger ?? fallback;
     const appError = toAppError(error);
     const request = { method: c.req.method, path: c.req.path };
     if (appError.status === 503) {

@@ -1,9 +1,12 @@
+import { createRoute } from '@hono/zod-openapi';
 import { Hono, type MiddlewareHandler } from 'hono';
-import { routePath } from 'hono/route';
+import { matchedRoutes } from 'hono/route';
+import { z } from 'zod';
 import type { Keys } from '../keys.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { requireKey } from './auth.js';
 import { methodNotAllowed } from './errors.js';
+import { errorResponses, KEY_SECURITY } from './schemas.js';
 
 /** The label of a request that matched no route: raw paths would make a series per id. */
 const UNMATCHED = 'unmatched';
@@ -17,10 +20,13 @@ export function httpMetrics(metrics: Metrics): MiddlewareHandler {
     const started = performance.now();
     await next();
     const seconds = (performance.now() - started) / 1000;
-    // The last route matched is the one that answered; when only middleware (`/*`) matched,
-    // nothing did.
-    const pattern = routePath(c, -1);
-    const route = pattern === '' || pattern.endsWith('*') ? UNMATCHED : pattern;
+    // The last route matched is the one that answered; when it is the app's middleware (`use`:
+    // any method, `/*`), no route did.
+    const last = matchedRoutes(c).at(-1);
+    const route =
+      !last || (last.method === 'ALL' && (last.path === '/*' || last.path === '*'))
+        ? UNMATCHED
+        : last.path;
     const status = c.res.status;
     metrics.requestServed(c.req.method, route, status, seconds);
     if (c.req.method === 'POST' && route === '/users/ping') {
@@ -42,9 +48,7 @@ export function metricsRoutes({
   keys: Keys;
   metricsPublic: boolean;
 }) {
-  const guard: MiddlewareHandler = metricsPublic
-    ? (_c, next) => next()
-    : requireKey([keys.system]);
+  const guard: MiddlewareHandler = metricsPublic ? (_c, next) => next() : requireKey([keys.system]);
   return new Hono()
     .get('/metrics', guard, async (c) => {
       const text = await metrics.registry.metrics();
@@ -53,3 +57,21 @@ export function metricsRoutes({
     })
     .all('/metrics', guard, methodNotAllowed('GET, HEAD'));
 }
+
+export const metricsRouteDocs = [
+  createRoute({
+    method: 'get',
+    path: '/metrics',
+    tags: ['system'],
+    summary: 'Prometheus metrics',
+    description: 'Needs the system key, unless METRICS_PUBLIC=true.',
+    security: KEY_SECURITY,
+    responses: {
+      200: {
+        description: 'The metrics, in the Prometheus text format',
+        content: { 'text/plain': { schema: z.string() } },
+      },
+      ...errorResponses(401),
+    },
+  }),
+];

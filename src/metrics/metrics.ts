@@ -14,7 +14,7 @@ export interface Metrics extends PingMetrics {
   readonly registry: Registry;
   batchWritten(size: number): void;
   /**
-   * Changes handed to the sockets; `ageSeconds` is how long ago each happened, by the
+   * Changes handed to the sockets, given by their ages: how long ago each happened, by the
    * database's clock, when this instance read it (see StatusChange.age).
    */
   changesPublished(ages: number[]): void;

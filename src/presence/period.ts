@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 
@@ -37,6 +37,28 @@ function isBound(text: string): boolean {
   );
 }
 
+/** `from` or `to` as a query parameter: documented, and checked, by this schema. */
+export const boundSchema = z
+  .string()
+  .refine(isBound, BOUND_RULE)
+  .meta({
+    description:
+      'ISO 8601: a date-time with Z or an offset, or a date (midnight in REPORT_TIMEZONE)',
+    examples: ['2026-11-26T10:00:00Z', '2026-11-26'],
+  });
+
+/** `limit`: how many rows a page holds, from 1 to `max`. */
+export const limitSchema = (max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^\d{1,6}$/)
+    .refine((text) => Number(text) >= 1 && Number(text) <= max)
+    .meta({ description: `Rows per page, 1 to ${max} (default ${fallback})` });
+
+export const cursorSchema = z
+  .string()
+  .meta({ description: 'The `next` value of the previous page' });
+
 /** Instants as PostgreSQL writes them (microseconds kept), passed back to it as they are. */
 export interface Period {
   from: string;
@@ -61,7 +83,7 @@ export async function resolvePeriod(
 ): Promise<Period> {
   for (const name of ['from', 'to'] as const) {
     const text = query[name];
-    if (text !== undefined && !isBound(text)) {
+    if (text !== undefined && !boundSchema.safeParse(text).success) {
       throw new AppError('invalid_period', 400, `${name} ${BOUND_RULE}`);
     }
   }
@@ -98,10 +120,10 @@ function toInstant(given: string | undefined) {
   end`;
 }
 
-/** `limit`: how many rows a page holds. */
+/** Reads `limit`, `fallback` when absent. */
 export function parseLimit(text: string | undefined, max: number, fallback: number): number {
   if (text === undefined) return fallback;
-  if (/^\d{1,6}$/.test(text) && Number(text) >= 1 && Number(text) <= max) return Number(text);
+  if (limitSchema(max, fallback).safeParse(text).success) return Number(text);
   throw new AppError('invalid_limit', 400, `limit must be a whole number from 1 to ${max}`);
 }
 

@@ -1,17 +1,24 @@
 import { upgradeWebSocket } from '@hono/node-server';
+import { createRoute } from '@hono/zod-openapi';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import type { WSEvents } from 'hono/ws';
 import type { Kysely } from 'kysely';
 import type { WebSocket } from 'ws';
+import { z } from 'zod';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { requireUserKey } from '../http/auth.js';
 import { errorResponse, methodNotAllowed } from '../http/errors.js';
+import { type AllowedOrigins, checkSocketOrigin } from '../http/origins.js';
+import { clientAddress } from '../http/rate-limit.js';
+import { errorResponses, KEY_SECURITY } from '../http/schemas.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
+import type { PingMetrics } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
 import type { Broadcaster } from './broadcaster.js';
 import type { Peer, SocketHub } from './hub.js';
+import { createSocketCounter } from './limits.js';
 import { parseSince, resume } from './resume.js';
 import { createFrameHandler, type FrameHandler } from './session.js';
 
@@ -25,6 +32,11 @@ export interface SocketDeps {
   logger: Logger;
   hub: SocketHub;
   broadcaster: Broadcaster;
+  metrics?: PingMetrics;
+  /** Pages of other origins allowed to open sockets (CORS_ORIGINS); default none. */
+  corsOrigins?: AllowedOrigins;
+  /** Flood limits (0 or absent: none). */
+  socketLimits?: { perAddress: number; framesPerSecond: number };
 }
 
 /**
@@ -34,13 +46,23 @@ export interface SocketDeps {
  */
 export function socketRoutes(deps: SocketDeps) {
   const userKey = requireUserKey(deps.keys);
+  const checkOrigin = checkSocketOrigin(deps.corsOrigins ?? []);
+  const counter = createSocketCounter(deps.socketLimits?.perAddress ?? 0);
   const onError = (error: unknown) => deps.logger.error({ err: error }, 'socket handler failed');
   return new Hono()
-    .get('/', userKey, checkSince, upgradeWebSocket(socketEvents(deps), { onError }), (c) => {
-      c.header('Upgrade', 'websocket');
-      const message = '/ws is a WebSocket endpoint: connect with a WebSocket client';
-      return errorResponse(c, new AppError('upgrade_required', 426, message));
-    })
+    .get(
+      '/',
+      userKey,
+      checkOrigin,
+      checkSince,
+      counter.check,
+      upgradeWebSocket(socketEvents(deps, counter), { onError }),
+      (c) => {
+        c.header('Upgrade', 'websocket');
+        const message = '/ws is a WebSocket endpoint: connect with a WebSocket client';
+        return errorResponse(c, new AppError('upgrade_required', 426, message));
+      },
+    )
     .all('/', userKey, methodNotAllowed('GET'));
 }
 
@@ -51,9 +73,13 @@ const checkSince: MiddlewareHandler = async (c, next) => {
 };
 
 /** What happens on one socket, from its opening to its close. */
-function socketEvents(deps: SocketDeps) {
-  const { hub, broadcaster, logger } = deps;
+function socketEvents(deps: SocketDeps, counter: ReturnType<typeof createSocketCounter>) {
+  const { hub, broadcaster } = deps;
+  const framesPerSecond = deps.socketLimits?.framesPerSecond ?? 0;
   return (c: Context): WSEvents => {
+    const address = clientAddress(c);
+    // The upgrade request's logger: every line about this socket carries its request id.
+    const logger = c.var.logger ?? deps.logger;
     const since = parseSince(c.req.query('since'));
     let peer: Peer | undefined;
     let handleFrame: FrameHandler | undefined;
@@ -61,7 +87,8 @@ function socketEvents(deps: SocketDeps) {
       onOpen(_event, ws) {
         peer = hub.add(ws.raw as WebSocket);
         if (!peer) return;
-        handleFrame = createFrameHandler({ ...deps, peer });
+        counter.opened(address);
+        handleFrame = createFrameHandler({ ...deps, logger, peer, framesPerSecond });
         logger.debug({ sockets: hub.size, since }, 'socket opened');
         if (since === undefined) broadcaster.welcome(peer);
         else hub.track(resume(deps, peer, since));
@@ -70,9 +97,39 @@ function socketEvents(deps: SocketDeps) {
         handleFrame?.(event.data as string | ArrayBuffer);
       },
       onClose(event) {
-        if (peer) broadcaster.forget(peer);
+        if (peer) {
+          broadcaster.forget(peer);
+          counter.closed(address);
+        }
         logger.debug({ code: event.code, sockets: hub.size }, 'socket closed');
       },
     };
   };
 }
+
+/** `/ws` in the OpenAPI document; the protocol itself is in docs/websocket.md. */
+export const socketRouteDocs = [
+  createRoute({
+    method: 'get',
+    path: '/ws',
+    tags: ['presence'],
+    summary: 'Open the WebSocket (see docs/websocket.md)',
+    description:
+      'Upgraded to a WebSocket carrying JSON frames {"event", "data"}: snapshots and changes from the server, user-ping from the client. With since, the changes after that position are sent first.',
+    security: KEY_SECURITY,
+    request: {
+      query: z.object({
+        since: z
+          .string()
+          .regex(/^\d{1,15}$/)
+          .optional()
+          .meta({ description: 'Resume after this change log position' }),
+      }),
+    },
+    responses: {
+      101: { description: 'Switching Protocols: the socket is open' },
+      426: { description: 'A plain HTTP request: connect with a WebSocket client' },
+      ...errorResponses(400, 401),
+    },
+  }),
+];

@@ -13,6 +13,7 @@ import { CLOSE_TRY_AGAIN_LATER, type Peer, type SocketHub } from './hub.js';
 export function parseSince(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   if (/^\d{1,15}$/.test(text)) return Number(text);
+  // (socketRouteDocs in endpoint.ts documents the same rule.)
   throw new AppError(
     'invalid_since',
     400,
@@ -41,7 +42,7 @@ export interface ResumeDeps {
  * order, then live ones, none twice and none missing: live changes are held while the log is
  * read, and released once the reading has caught up with them (the log is in commit order, see
  * migrations/0002). When the position can no longer be served (pruned, unknown, or too far
- * behind), the socket gets a `resync` event, then fresh snapshots, then live changes.
+ * behind), the socket gets a `resync` event, then live changes, then fresh snapshots.
  */
 export async function resume(deps: ResumeDeps, peer: Peer, since: number): Promise<void> {
   const { db, hub, broadcaster, logger } = deps;

@@ -1,10 +1,15 @@
 import { AppError } from '../errors.js';
 import { toAppError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
+import type { PingMetrics } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
 import { type Ping, parsePing } from '../presence/validation.js';
 import { encodeError, parseClientFrame, showEventName } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
+import { createFrameRate } from './limits.js';
+
+/** Closing code for a socket that broke the rules (here: kept flooding). */
+const CLOSE_POLICY_VIOLATION = 1008;
 
 /** Pings a socket may have waiting for the database before more are refused. */
 export const MAX_PENDING_FRAMES = 64;
@@ -21,13 +26,19 @@ export function createFrameHandler(deps: {
   hub: SocketHub;
   logger: Logger;
   peer: Peer;
+  /** Told the outcome of every frame, as for `POST /users/ping`. */
+  metrics?: PingMetrics;
+  /** LIMIT_FRAMES_PER_SECOND; 0 or absent: no limit. */
+  framesPerSecond?: number;
 }): FrameHandler {
-  const { pings, hub, logger, peer } = deps;
+  const { pings, hub, logger, peer, metrics } = deps;
+  const rate = createFrameRate(deps.framesPerSecond ?? 0);
   let queue = Promise.resolve();
   let pending = 0;
 
   const refuse = (error: unknown) => {
     const appError = toAppError(error);
+    metrics?.pingHandled('socket', appError.status < 500 ? 'refused' : 'failed');
     if (appError.status >= 500 && appError.status !== 503) {
       logger.error({ err: error }, 'socket frame failed');
     }
@@ -50,6 +61,7 @@ export function createFrameHandler(deps: {
   const store = async (ping: Ping) => {
     try {
       await pings.record(ping);
+      metrics?.pingHandled('socket', 'stored');
     } catch (error) {
       refuse(error);
     } finally {
@@ -58,6 +70,15 @@ export function createFrameHandler(deps: {
   };
 
   return (data) => {
+    const verdict = rate();
+    if (verdict === 'close') {
+      peer.socket.close(CLOSE_POLICY_VIOLATION, 'too many frames');
+      return;
+    }
+    if (verdict === 'refuse') {
+      const message = `more than ${deps.framesPerSecond} frames a second; this one was not read`;
+      return refuse(new AppError('too_many_frames', 429, message));
+    }
     let ping: Ping;
     try {
       ping = parse(data);

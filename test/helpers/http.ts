@@ -1,7 +1,10 @@
 import type { Kysely } from 'kysely';
+import { readMigrations } from '../../src/db/migrate.js';
+import { createReadiness } from '../../src/db/readiness.js';
 import type { Database } from '../../src/db/schema.js';
-import { type App, createApp } from '../../src/http/app.js';
+import { type App, type AppDeps, createApp } from '../../src/http/app.js';
 import type { Keys } from '../../src/keys.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
 import { createPingWriter } from '../../src/presence/ping-writer.js';
 import { createBroadcaster } from '../../src/ws/broadcaster.js';
 import { createSocketHub } from '../../src/ws/hub.js';
@@ -10,8 +13,13 @@ import { silentLogger } from './database.js';
 
 export const KEYS: Keys = { access: 'test-access-key', system: 'test-system-key' };
 
-/** The app as main.ts builds it, with a socket hub of its own (no server, so no sockets). */
-export function testApp(db: Kysely<Database>): App {
+export const LATEST_MIGRATION = (await readMigrations()).at(-1)?.id ?? 0;
+
+/**
+ * The app as main.ts builds it, with a socket hub of its own (no server, so no sockets) and no
+ * change listener (so /readyz says so), unless `overrides` give other parts.
+ */
+export function testApp(db: Kysely<Database>, overrides: Partial<AppDeps> = {}): App {
   const hub = createSocketHub({ logger: silentLogger });
   const snapshots = createSnapshotPump({ db, hub, logger: silentLogger, intervalMs: 250 });
   const broadcaster = createBroadcaster({ hub, snapshots });
@@ -22,6 +30,14 @@ export function testApp(db: Kysely<Database>): App {
     logger: silentLogger,
     hub,
     broadcaster,
+    readiness: createReadiness({
+      db,
+      listener: { listening: false },
+      latestMigration: LATEST_MIGRATION,
+    }),
+    metrics: createMetrics(),
+    metricsPublic: false,
+    ...overrides,
   });
 }
 

@@ -60,6 +60,16 @@ describe('the upgrade', () => {
     expect(await restList()).toEqual([expect.objectContaining({ user: 'kept' })]);
   });
 
+  it('is refused (403) to a page of another origin, and open to its own', async () => {
+    const evil = { Origin: 'https://evil.example' };
+    expect(await refusedUpgrade(socketUrl(service), evil)).toBe(403);
+    const own = await openSocket(socketUrl(service), {
+      origin: `http://127.0.0.1:${service.port}`,
+    });
+    await own.next(isEvent('online-users-count'));
+    await own.close();
+  });
+
   it('answers a plain request with 426 and other methods with 405', async () => {
     const plain = await call(service, 'GET', '/ws', KEYS.access);
     expect(plain).toMatchObject({ status: 426, body: { error: { code: 'upgrade_required' } } });

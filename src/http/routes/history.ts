@@ -1,11 +1,29 @@
+import { createRoute } from '@hono/zod-openapi';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import { isKnownUser, readUserHistory, readUserStatus } from '../../presence/history.js';
-import { decodeCursor, encodeCursor, parseLimit, resolvePeriod } from '../../presence/period.js';
-import { parseUserId } from '../../presence/validation.js';
+import {
+  boundSchema,
+  cursorSchema,
+  decodeCursor,
+  encodeCursor,
+  limitSchema,
+  parseLimit,
+  resolvePeriod,
+} from '../../presence/period.js';
+import { parseUserId, userIdText } from '../../presence/validation.js';
 import { requireUserKey } from '../auth.js';
 import { methodNotAllowed } from '../errors.js';
+import {
+  dataOf,
+  errorResponses,
+  json,
+  KEY_SECURITY,
+  pageOf,
+  statusIntervalSchema,
+  userPresenceSchema,
+} from '../schemas.js';
 import type { RouteDeps } from './deps.js';
 import { nextPageLink } from './paging.js';
 
@@ -44,3 +62,42 @@ export function userHistoryRoutes({ db, keys }: RouteDeps) {
 
 const unknownUser = (user: string) =>
   new AppError('user_not_found', 404, `no user ${JSON.stringify(user)}`);
+
+const userParams = z.object({ id: userIdText });
+
+export const userHistoryRouteDocs = [
+  createRoute({
+    method: 'get',
+    path: '/users/{id}/status',
+    tags: ['history'],
+    summary: "One user's status now",
+    security: KEY_SECURITY,
+    request: { params: userParams },
+    responses: {
+      200: json('The user', dataOf(userPresenceSchema)),
+      ...errorResponses(400, 401, 404, 503),
+    },
+  }),
+  createRoute({
+    method: 'get',
+    path: '/users/{id}/history',
+    tags: ['history'],
+    summary: "A user's status intervals over a period",
+    description:
+      'Intervals overlapping [from, to), oldest first. By default the last 24 hours; at most 31 days.',
+    security: KEY_SECURITY,
+    request: {
+      params: userParams,
+      query: z.object({
+        from: boundSchema.optional(),
+        to: boundSchema.optional(),
+        limit: limitSchema(HISTORY_PAGE.max, HISTORY_PAGE.fallback).optional(),
+        cursor: cursorSchema.optional(),
+      }),
+    },
+    responses: {
+      200: json('A page of intervals', pageOf(statusIntervalSchema)),
+      ...errorResponses(400, 401, 404, 503),
+    },
+  }),
+];

@@ -1,18 +1,23 @@
+import { createRoute } from '@hono/zod-openapi';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import { type DailyActivity, readActivity } from '../../presence/history.js';
 import {
+  boundSchema,
+  cursorSchema,
   decodeCursor,
   encodeCursor,
   isCalendarDate,
+  limitSchema,
   parseLimit,
   resolvePeriod,
 } from '../../presence/period.js';
-import { isUserId, parseUserId } from '../../presence/validation.js';
+import { isUserId, parseUserId, userIdText } from '../../presence/validation.js';
 import { requireUserKey } from '../auth.js';
 import { toCsv } from '../csv.js';
 import { methodNotAllowed } from '../errors.js';
+import { dailyActivitySchema, errorResponses, KEY_SECURITY, pageOf } from '../schemas.js';
 import type { RouteDeps } from './deps.js';
 import { nextPageLink } from './paging.js';
 
@@ -49,8 +54,12 @@ export function reportRoutes({ db, keys }: RouteDeps) {
 
 /** CSV when asked for by `Accept: text/csv` (not with q=0) or `?format=csv` (for browsers). */
 function wantsCsv(accept: string | undefined, format: string | undefined): boolean {
-  if (format === 'csv' || format === 'json') return format === 'csv';
-  if (format !== undefined) throw new AppError('invalid_format', 400, 'format must be csv or json');
+  if (format !== undefined) {
+    if (!formatSchema.safeParse(format).success) {
+      throw new AppError('invalid_format', 400, 'format must be csv or json');
+    }
+    return format === 'csv';
+  }
   return (
     accept?.split(',').some((range) => {
       const [type, ...params] = range.split(';').map((part) => part.trim().toLowerCase());
@@ -59,3 +68,39 @@ function wantsCsv(accept: string | undefined, format: string | undefined): boole
     }) ?? false
   );
 }
+
+const formatSchema = z
+  .enum(['json', 'csv'])
+  .meta({ description: 'csv: the same rows as CSV (also chosen by Accept: text/csv)' });
+
+export const reportRouteDocs = [
+  createRoute({
+    method: 'get',
+    path: '/reports/activity',
+    tags: ['history'],
+    summary: 'Seconds per status per user and day',
+    description:
+      'Days start at midnight in REPORT_TIMEZONE; only time inside [from, to) counts. By default today and the six days before; at most 31 days. Ordered by day, then user.',
+    security: KEY_SECURITY,
+    request: {
+      query: z.object({
+        from: boundSchema.optional(),
+        to: boundSchema.optional(),
+        user: userIdText.optional(),
+        limit: limitSchema(ACTIVITY_PAGE.max, ACTIVITY_PAGE.fallback).optional(),
+        cursor: cursorSchema.optional(),
+        format: formatSchema.optional(),
+      }),
+    },
+    responses: {
+      200: {
+        description: 'A page of daily activity',
+        content: {
+          'application/json': { schema: pageOf(dailyActivitySchema) },
+          'text/csv': { schema: z.string().meta({ description: 'user,day,available,busy,away' }) },
+        },
+      },
+      ...errorResponses(400, 401, 503),
+    },
+  }),
+];

@@ -1,10 +1,25 @@
+import { createRoute } from '@hono/zod-openapi';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import { countUsers, listUsers } from '../../presence/repository.js';
-import { parseListFilter, parsePing } from '../../presence/validation.js';
+import {
+  listFilterSchema,
+  parseListFilter,
+  parsePing,
+  pingSchema,
+} from '../../presence/validation.js';
 import { requireUserKey } from '../auth.js';
 import { methodNotAllowed } from '../errors.js';
+import {
+  countsSchema,
+  dataOf,
+  errorResponses,
+  json,
+  KEY_SECURITY,
+  userPresenceSchema,
+} from '../schemas.js';
 import type { RouteDeps } from './deps.js';
 
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -49,3 +64,42 @@ async function readJson(c: Context): Promise<unknown> {
     throw new AppError('invalid_json', 400, 'the body must be valid JSON');
   }
 }
+
+/** The OpenAPI description of the routes above, from the schemas they validate with. */
+export const userRouteDocs = [
+  createRoute({
+    method: 'post',
+    path: '/users/ping',
+    tags: ['presence'],
+    summary: 'Record a ping',
+    description:
+      'Records that a user is available or busy; answers the counts that include this ping, once it is stored. The body is read as JSON whatever its Content-Type.',
+    security: KEY_SECURITY,
+    request: { body: { required: true, content: { 'application/json': { schema: pingSchema } } } },
+    responses: {
+      200: json('Stored; the counts that include it', dataOf(countsSchema)),
+      ...errorResponses(400, 401, 413, 503),
+    },
+  }),
+  createRoute({
+    method: 'get',
+    path: '/users/list/{status}',
+    tags: ['presence'],
+    summary: 'List users',
+    description: 'Users with this status (or all), ordered by id.',
+    security: KEY_SECURITY,
+    request: { params: z.object({ status: listFilterSchema }) },
+    responses: {
+      200: json('The users', dataOf(z.array(userPresenceSchema))),
+      ...errorResponses(400, 401, 503),
+    },
+  }),
+  createRoute({
+    method: 'get',
+    path: '/users/count',
+    tags: ['presence'],
+    summary: 'Count users by status',
+    security: KEY_SECURITY,
+    responses: { 200: json('The counts', dataOf(countsSchema)), ...errorResponses(401, 503) },
+  }),
+];

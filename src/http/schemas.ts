@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+// What the REST routes answer, as zod schemas: the OpenAPI document is generated from these and
+// from the request schemas the routes validate with (src/presence/validation.ts, period.ts).
+
+export const statusSchema = z.enum(['available', 'busy', 'away']).meta({ id: 'Status' });
+
+export const countsSchema = z
+  .object({
+    available: z.number().int().nonnegative(),
+    busy: z.number().int().nonnegative(),
+    away: z.number().int().nonnegative(),
+  })
+  .meta({ id: 'Counts', description: 'How many users have each status; all three keys always' });
+
+export const userPresenceSchema = z
+  .object({
+    user: z.string(),
+    status: statusSchema,
+    time: z.number().int().meta({ description: 'Unix time of the last ping, in whole seconds' }),
+  })
+  .meta({ id: 'UserPresence' });
+
+export const statusIntervalSchema = z
+  .object({
+    status: statusSchema,
+    started: z.iso.datetime(),
+    ended: z.iso.datetime().nullable().meta({ description: 'null while the interval lasts' }),
+    duration: z.number().meta({ description: 'Seconds (up to now for an open interval)' }),
+  })
+  .meta({ id: 'StatusInterval' });
+
+export const dailyActivitySchema = z
+  .object({
+    user: z.string(),
+    day: z.iso.date().meta({ description: 'The day, midnight to midnight in REPORT_TIMEZONE' }),
+    available: z.number().meta({ description: 'Seconds available that day' }),
+    busy: z.number().meta({ description: 'Seconds busy that day' }),
+    away: z.number().meta({ description: 'Seconds away that day' }),
+  })
+  .meta({ id: 'DailyActivity' });
+
+export const errorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ examples: ['invalid_id'] }),
+      message: z.string(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+/** `{"data": ...}`, the seed's envelope. */
+export const dataOf = <T extends z.ZodType>(schema: T) => z.object({ data: schema });
+
+/** A page: `data`, and `next`, the cursor of the next page (null on the last one). */
+export const pageOf = <T extends z.ZodType>(schema: T) =>
+  z.object({
+    data: z.array(schema),
+    next: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page' }),
+  });
+
+const ERRORS = {
+  400: 'Invalid input; nothing was changed',
+  401: 'No key, or a key that does not open this route',
+  404: 'Not found',
+  405: 'The route exists for other methods (see Allow)',
+  413: 'The body is over 16 KiB',
+  503: 'The database cannot be reached; retry after Retry-After seconds',
+} as const;
+
+/** The documented error answers of a route. */
+export function errorResponses(...statuses: (keyof typeof ERRORS)[]) {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { description: ERRORS[status], content: { 'application/json': { schema: errorSchema } } },
+    ]),
+  );
+}
+
+/** A JSON answer. */
+export const json = <T extends z.ZodType>(description: string, schema: T) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+/** Routes take the key as `?key=` or as a bearer token. */
+export const KEY_SECURITY: Record<string, string[]>[] = [{ bearerKey: [] }, { queryKey: [] }];
