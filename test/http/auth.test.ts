@@ -183,7 +183,7 @@ describe('DELETE /database', () => {
 
 describe('routes', () => {
   it.each([
-    ['GET', '/'],
+    ['GET', '/dashboard'],
     ['GET', '/users'],
     ['GET', '/users/list'],
     ['GET', '/users/list/all/extra'],
