@@ -60,12 +60,8 @@ export async function readUserHistory(
     .where('user_id', '=', user)
     .where('status', 'is not', null)
     .where('changed_at', '<', sql<Date>`${period.to}::timestamptz`)
-    .where((eb) =>
-      eb.or([
-        eb('ended_at', 'is', null),
-        eb('ended_at', '>', sql<Date>`${period.from}::timestamptz`),
-      ]),
-    )
+    // An interval that lasts ends now, as far as a period is concerned.
+    .where(sql<boolean>`coalesce(ended_at, now()) > ${period.from}::timestamptz`)
     .where('position', '>', page.after)
     .orderBy('position')
     .limit(page.limit + 1)

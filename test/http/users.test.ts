@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { presenceRows, useTestDatabase } from '../helpers/database.js';
-import { request, testApp } from '../helpers/http.js';
+import { KEYS, request, testApp } from '../helpers/http.js';
 
 const database = useTestDatabase();
 const app = () => testApp(database.db);
@@ -215,5 +215,23 @@ describe('GET /users/count', () => {
     expect((await request(app(), 'GET', '/users/count')).body).toEqual({
       data: { available: 0, busy: 1, away: 2 },
     });
+  });
+});
+
+describe('a ping body that is not UTF-8', () => {
+  it('is refused as invalid JSON, not stored with replacement characters', async () => {
+    const app = testApp(database.db);
+    const bytes = Buffer.concat([
+      Buffer.from('{"id":"a'),
+      Buffer.from([0xff]),
+      Buffer.from('b","status":"busy"}'),
+    ]);
+    const answer = await app.request(`/users/ping?key=${KEYS.access}`, {
+      method: 'POST',
+      body: bytes,
+    });
+    expect(answer.status).toBe(400);
+    expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
+    expect(await presenceRows(database.db)).toEqual([]);
   });
 });

@@ -57,13 +57,15 @@ export function userRoutes({ db, keys, pings }: RouteDeps) {
  * (curl -d, for one) do not always send application/json.
  */
 async function readJson(c: Context): Promise<unknown> {
-  const text = await c.req.text();
   try {
-    return JSON.parse(text);
+    // JSON between systems is UTF-8 (RFC 8259): bytes that are not are refused, not replaced.
+    return JSON.parse(UTF8.decode(await c.req.arrayBuffer()));
   } catch {
-    throw new AppError('invalid_json', 400, 'the body must be valid JSON');
+    throw new AppError('invalid_json', 400, 'the body must be valid JSON, in UTF-8');
   }
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The OpenAPI description of the routes above, from the schemas they validate with. */
 export const userRouteDocs = [
