@@ -1,7 +1,10 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
 import type { StatusCounts } from './repository.js';
 import type { Ping } from './validation.js';
+
+const QUEUE_TIMEOUT_MESSAGE = 'the database is not answering in time; retry shortly';
 
 export interface PingWriter {
   /** Stores a ping; resolves with the counts that include it, once it has committed. */
@@ -14,6 +17,8 @@ interface Waiting {
   ping: Ping;
   resolve(counts: StatusCounts): void;
   reject(error: unknown): void;
+  /** Refuses the ping if it is still queued when it fires. */
+  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -30,16 +35,24 @@ export function createPingWriter(options: {
   maxBatch?: number;
   /** Told the size of every batch written (for metrics and tests). */
   onBatch?: (size: number) => void;
+  /**
+   * How long a ping may wait for its batch to start. While the database hangs, batches in
+   * flight take up to their query timeout each; a ping queued behind them is refused (503)
+   * rather than kept waiting for several of them in turn.
+   */
+  maxQueueMs?: number;
 }): PingWriter {
   const { db, onBatch } = options;
   const maxInFlight = options.maxInFlight ?? 2;
   const maxBatch = options.maxBatch ?? 1_000;
+  const maxQueueMs = options.maxQueueMs ?? 4_000;
   let queue: Waiting[] = [];
   let inFlight = 0;
   const drained: (() => void)[] = [];
 
   const write = async (batch: Waiting[]) => {
     onBatch?.(batch.length);
+    for (const waiting of batch) clearTimeout(waiting.timer);
     try {
       const counts = await writePings(
         db,
@@ -69,8 +82,19 @@ export function createPingWriter(options: {
   return {
     record(ping) {
       return new Promise<StatusCounts>((resolve, reject) => {
-        queue.push({ ping, resolve, reject });
+        const waiting: Waiting = { ping, resolve, reject };
+        queue.push(waiting);
         flush();
+        if (!queue.includes(waiting)) return;
+        waiting.timer = setTimeout(() => {
+          const index = queue.indexOf(waiting);
+          if (index < 0) return;
+          queue.splice(index, 1);
+          reject(new AppError('database_unavailable', 503, QUEUE_TIMEOUT_MESSAGE));
+          if (inFlight === 0 && queue.length === 0) {
+            for (const resolveDrain of drained.splice(0)) resolveDrain();
+          }
+        }, maxQueueMs);
       });
     },
     drain() {

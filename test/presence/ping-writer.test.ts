@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { sql } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createDb, createPool } from '../../src/db/connection.js';
@@ -88,6 +89,25 @@ describe('the ping writer', () => {
     await writer.drain();
     expect(await failed).toBe('failed');
     await pool.end();
+  });
+
+  it('refuses (503) a ping queued too long behind writes the database does not answer', async () => {
+    // A server that takes connections and never says a word.
+    const silent = net.createServer(() => {}).listen(0, '127.0.0.1');
+    await new Promise((resolve) => silent.once('listening', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    const pool = createPool({ connectionString: `postgres://x@127.0.0.1:${port}/x` }, silentLogger);
+    const writer = createPingWriter({ db: createDb(pool), maxInFlight: 1, maxQueueMs: 200 });
+    const first = writer.record(ping('stuck', 'busy'));
+    first.catch(() => {});
+    const started = performance.now();
+    await expect(writer.record(ping('queued', 'busy'))).rejects.toMatchObject({
+      code: 'database_unavailable',
+      status: 503,
+    });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    await pool.end().catch(() => {});
+    silent.close();
   });
 
   it('never deadlocks batches sharing users, whatever order they came in', async () => {
