@@ -10,6 +10,7 @@ import {
   type Spawned,
   startService,
 } from '../../helpers/service.js';
+import { within } from '../../helpers/wait.js';
 import { type PrivatePostgres, startPrivatePostgres } from './private-postgres.js';
 
 // The service under test and the database it uses, as the run's kind of server says:
@@ -56,7 +57,7 @@ export function useFaultTarget(
       children.map(({ child, exited }) => {
         if (child.exitCode !== null || child.signalCode !== null) return exited;
         child.kill('SIGTERM');
-        return Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+        return within('the service to stop', exited, 20_000).catch(() => undefined);
       }),
     );
     await killLeftovers(children);

@@ -1,0 +1,78 @@
+import { isReport, type MemoryClientReport } from './memory-client.js';
+import { exited, nextMessage, onCleanup, rssKiB, sleep, spawnScript } from './process.js';
+import { round } from './stats.js';
+
+// Resident memory per idle socket: the service's RSS (VmRSS) once settled, before and after
+// `sockets` idle sockets are opened by separate client processes (at most 5,000 each, within
+// the descriptor limit), again once settled.
+
+export interface MemoryResult {
+  sockets: number;
+  clientProcesses: number;
+  rssBeforeKiB: number;
+  rssAfterKiB: number;
+  /** After the sockets closed again, once settled: what the service kept. */
+  rssAfterCloseKiB: number;
+  kibPerSocket: number;
+  settleS: number;
+}
+
+const PER_CLIENT = 5_000;
+
+/** RSS once it moves less than 1% over three samples (or after `maxS`). */
+async function settledRss(pid: number, maxS: number): Promise<{ rss: number; seconds: number }> {
+  const began = performance.now();
+  const samples = [await rssKiB(pid)];
+  const interval = maxS < 10 ? 250 : 1_000;
+  while ((performance.now() - began) / 1000 < maxS) {
+    await sleep(interval);
+    samples.push(await rssKiB(pid));
+    const last = samples.slice(-4);
+    if (last.length === 4 && Math.max(...last) - Math.min(...last) < 0.01 * Math.max(...last)) {
+      break;
+    }
+  }
+  const rss = samples.at(-1) ?? 0;
+  return { rss, seconds: round((performance.now() - began) / 1000, 1) };
+}
+
+export async function runMemory(options: {
+  wsUrl: string;
+  servicePid: number;
+  sockets: number;
+  maxSettleS: number;
+}): Promise<MemoryResult> {
+  const before = await settledRss(options.servicePid, options.maxSettleS);
+  const processes = Math.ceil(options.sockets / PER_CLIENT);
+  const clients = Array.from({ length: processes }, (_, i) => {
+    const count = Math.min(PER_CLIENT, options.sockets - i * PER_CLIENT);
+    return spawnScript('memory-client.ts', [options.wsUrl, String(count)]);
+  });
+  const stopAll = onCleanup(async () => {
+    for (const client of clients) if (client.connected) client.send('close');
+    await Promise.race([Promise.all(clients.map(exited)), sleep(5_000)]);
+    for (const client of clients) if (client.exitCode === null) client.kill('SIGKILL');
+  });
+  try {
+    const reports: MemoryClientReport[] = await Promise.all(
+      clients.map((client) => nextMessage(client, isReport, 120_000)),
+    );
+    const failed = reports.find((r) => r.failed);
+    if (failed) throw new Error(`a memory client could not open its sockets: ${failed.failed}`);
+    const opened = reports.reduce((sum, r) => sum + r.opened, 0);
+    const after = await settledRss(options.servicePid, options.maxSettleS);
+    await stopAll();
+    const afterClose = await settledRss(options.servicePid, options.maxSettleS);
+    return {
+      sockets: opened,
+      clientProcesses: processes,
+      rssBeforeKiB: before.rss,
+      rssAfterKiB: after.rss,
+      rssAfterCloseKiB: afterClose.rss,
+      kibPerSocket: round((after.rss - before.rss) / opened, 2),
+      settleS: after.seconds,
+    };
+  } finally {
+    await stopAll();
+  }
+}

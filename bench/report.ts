@@ -1,0 +1,182 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { type CpuShare, formatCpu } from './cpu.js';
+import type { FanoutResult } from './fanout.js';
+import type { FillResult } from './fill.js';
+import type { HttpLoadResult } from './http-load.js';
+import type { MachineInfo } from './machine.js';
+import type { MemoryResult } from './memory.js';
+import type { PgbenchRun, PgbenchSeries } from './pgbench.js';
+import { ROOT } from './process.js';
+import type { SocketLoadResult } from './socket-load.js';
+import type { Target } from './targets.js';
+
+// The results: a table on stdout, JSON under bench/results/.
+
+export interface PingRun extends HttpLoadResult {
+  users: number;
+  /** Pings per database transaction (commits counted by PostgreSQL), about. */
+  pingsPerCommit?: number;
+}
+
+export interface ScalePoint {
+  users: number;
+  /** Adding the users since the previous point, in one statement through the triggers. */
+  fill: FillResult;
+  http: PingRun;
+}
+
+export interface BenchResults {
+  benchmark: 'service';
+  mode: 'full' | 'quick';
+  startedAt: string;
+  finishedAt: string;
+  totalS: number;
+  /** Set when a step failed: the results hold what was measured before it. */
+  error?: string;
+  loadAverage: { atStart: number[]; atEnd: number[] };
+  /** Percent of a core busy (all cores: 100 x cores) over 1 s before the benchmark started. */
+  busyBeforeStart: number;
+  machine?: MachineInfo;
+  database?: { kind: 'DATABASE_URL' | 'embedded'; name: string };
+  /** The build measured: its commit, and files of src/ and migrations/ changed from it. */
+  service?: { commit: string; uncommitted: string[]; built: boolean };
+  /** How long each step took, in order. */
+  phasesS: Record<string, number>;
+  ceilings: { http?: HttpLoadResult; pgbench?: { single: PgbenchSeries; batch: PgbenchSeries } };
+  memory?: MemoryResult;
+  fanout?: FanoutResult;
+  socket?: SocketLoadResult & { users: number };
+  scale: ScalePoint[];
+  mixed?: PingRun & { restoredUsers: number };
+  /** The fill statement that ran out of time (the scale points from there on are missing). */
+  fillTooSlow?: { users: number; added: number; overS: number };
+  serviceWarnings: string[];
+  targets: Target[];
+}
+
+export function formatTable(r: BenchResults): string {
+  const rows: [string, string, string][] = [];
+  const http = (label: string, h: HttpLoadResult | undefined, extra = '') => {
+    if (!h) return;
+    const failures = h.errors + h.non2xx;
+    rows.push([
+      label,
+      `${fmt(h.rps)}/s`,
+      `p50 ${h.latencyMs.p50} ms, p99 ${h.latencyMs.p99} ms${failures ? `, ${failures} failed` : ''}${extra}`,
+    ]);
+    cpuRow(h.cpu, h.rps);
+  };
+  /** The CPU split, and with a rate, CPU time per operation (steadier than rates on a busy machine). */
+  const cpuRow = (cpu: CpuShare | undefined, rate?: number) => {
+    if (!cpu) return;
+    const per = (share: number) => `${Math.round((share / 100 / (rate ?? 1)) * 1e6)}`;
+    const each = rate
+      ? `; per op: service ${per(cpu.service)} µs, postgres ${per(cpu.postgres)} µs`
+      : '';
+    rows.push(['', '', `${formatCpu(cpu)}${each}${cpu.other > BUSY ? '  << busy machine' : ''}`]);
+  };
+  const pg = (label: string, s: PgbenchSeries | undefined) => {
+    if (!s) return;
+    const b: PgbenchRun = s.best;
+    const probes = s.probes.map((p) => `${p.clients}c ${fmt(p.rowsPerSecond)}`).join(', ');
+    rows.push([
+      label,
+      `${fmt(b.rowsPerSecond)} rows/s`,
+      `${b.clients} clients, ${fmt(b.tps)} stmt/s, avg ${b.latencyMs} ms (probes: ${probes})`,
+    ]);
+    cpuRow(b.cpu, b.rowsPerSecond);
+  };
+  http(`HTTP ceiling (constant JSON), ${r.ceilings.http?.connections} conn`, r.ceilings.http);
+  pg('DB ceiling: pgbench upsert, 1 row', r.ceilings.pgbench?.single);
+  pg('DB ceiling: pgbench upsert, 100 rows', r.ceilings.pgbench?.batch);
+  for (const p of r.scale) {
+    http(`HTTP ping, heartbeats, ${fmt(p.users)} users`, p.http, perCommit(p.http));
+  }
+  if (r.mixed)
+    http(
+      `HTTP ping, mixed (~${Math.round(((r.mixed.changes ?? 0) / r.mixed.requests) * 100)}% change status), ${fmt(r.mixed.users)} users`,
+      r.mixed,
+      perCommit(r.mixed),
+    );
+  if (r.socket) {
+    const s = r.socket;
+    rows.push([
+      `socket ping, ${s.sockets} sockets, ${fmt(s.users)} users`,
+      `${fmt(s.framesPerSecond)}/s`,
+      `bursts of ${s.burst} + 1 marker change; ${fmt(s.changesPerSecond)} changes/s; error frames: ${JSON.stringify(s.errors)}; received ${s.received.megabytes} MiB`,
+    ]);
+    cpuRow(s.cpu, s.framesPerSecond);
+  }
+  if (r.fanout) {
+    const f = r.fanout;
+    rows.push([
+      `fan-out to ${fmt(f.sockets)} sockets, ${f.changes} changes`,
+      `p50 ${f.deliveryMs.p50} ms, p99 ${f.deliveryMs.p99} ms`,
+      `max ${f.deliveryMs.max} ms; first socket p50 ${f.firstSocketMs.p50} ms, last socket p50 ${f.lastSocketMs.p50} ms; ping answered p50 ${f.pingAnswerMs.p50} ms; missing ${f.missing}`,
+    ]);
+  }
+  if (r.memory) {
+    const m = r.memory;
+    rows.push([
+      `memory, ${fmt(m.sockets)} idle sockets`,
+      `${m.kibPerSocket} KiB/socket`,
+      `RSS ${mib(m.rssBeforeKiB)} -> ${mib(m.rssAfterKiB)} MiB (${mib(m.rssAfterCloseKiB)} after closing)`,
+    ]);
+  }
+  for (const { fill: f } of r.scale) {
+    const vacuum = `VACUUM ANALYZE ${(f.vacuumAnalyzeMs / 1000).toFixed(1)} s`;
+    const rate = `${fmt(f.rowsPerSecond)} rows/s, ${vacuum}`;
+    rows.push([
+      `fill to ${fmt(f.users)} users`,
+      `${(f.ms / 1000).toFixed(1)} s`,
+      `+${fmt(f.added)} rows in one statement through the triggers, ${rate}`,
+    ]);
+  }
+  if (r.fillTooSlow) {
+    const f = r.fillTooSlow;
+    rows.push([
+      `fill to ${fmt(f.users)} users`,
+      `> ${f.overS} s`,
+      `+${fmt(f.added)} rows in one statement: cancelled, larger scale points skipped`,
+    ]);
+  }
+  const width = [0, 1].map((i) => Math.max(...rows.map((row) => row[i]?.length ?? 0)));
+  const lines = rows.map(
+    ([a, b, c]) => `${a.padEnd(width[0] ?? 0)}  ${b.padStart(width[1] ?? 0)}  ${c}`,
+  );
+  const m = r.machine;
+  const s = r.service;
+  const header = [
+    m
+      ? `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}; PostgreSQL ${m.postgres} (${r.database?.kind})`
+      : '',
+    s
+      ? `service at ${s.commit.slice(0, 10)}${s.uncommitted.length ? ` + ${s.uncommitted.length} uncommitted files in src/, migrations/` : ''}`
+      : '',
+    `CPU busy before start ${r.busyBeforeStart}% of ${(r.machine?.cores ?? 0) * 100}%; load average at start ${r.loadAverage.atStart.join(' ')}, at end ${r.loadAverage.atEnd.join(' ')}; ${r.mode} run, ${r.totalS} s${r.error ? '; FAILED (see error in the JSON)' : ''}`,
+    '',
+  ].filter((line, i) => line || i === 3);
+  lines.push('', ...r.targets.map((t) => `${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}`));
+  return [...header, ...lines].join('\n');
+}
+
+export async function writeResults(r: BenchResults): Promise<string> {
+  const dir = path.join(ROOT, 'bench', 'results');
+  await fs.mkdir(dir, { recursive: true });
+  const stamp = r.startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const file = path.join(dir, `bench-${r.mode === 'quick' ? 'quick-' : ''}${stamp}.json`);
+  const json = `${JSON.stringify(r, null, 2)}\n`;
+  await fs.writeFile(file, json);
+  await fs.writeFile(
+    path.join(dir, r.mode === 'quick' ? 'latest-quick.json' : 'latest.json'),
+    json,
+  );
+  return file;
+}
+
+/** Percent of a core used by others (and the kernel) past which a row is flagged. */
+const BUSY = 25;
+const perCommit = (h: PingRun) => (h.pingsPerCommit ? `, ~${h.pingsPerCommit} pings/commit` : '');
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
+const mib = (kib: number) => (kib / 1024).toFixed(0);

@@ -1,0 +1,137 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { exited, freePort, onCleanup, ROOT, run, sleep, stopProcess } from './process.js';
+
+// The service under test: the build in dist/, run as `node dist/main.js` on a free loopback
+// port, with fixed keys, its logs at warn level, and a scratch database.
+
+export const ACCESS_KEY = 'bench-access-key';
+export const ACCESS_KEY_SYSTEM = 'bench-system-key';
+
+export interface Service {
+  url: string;
+  wsUrl: string;
+  pid: number;
+  /** Warn and error lines the service logged (JSON lines on stdout). */
+  warnings: string[];
+  stop(): Promise<void>;
+}
+
+export interface ServiceBuild {
+  /** A copy of dist/, migrations/ and package.json that the benchmark runs, whatever happens to
+   * the work tree meanwhile (edits, other builds): one build of the service for the whole run. */
+  dir: string;
+  built: boolean;
+  commit: string;
+  /** Files under src/ or migrations/ that differ from the commit. */
+  uncommitted: string[];
+}
+
+/**
+ * `npm run build` (unless dist/main.js is newer than every file in src/ and `force` is unset),
+ * then a private copy of the build. It lives under node_modules/.cache so that the service's
+ * imports still resolve to the project's node_modules.
+ */
+export async function buildService(force: boolean): Promise<ServiceBuild> {
+  const stale = (await newestMtime(path.join(ROOT, 'src'))) >= (await mtime('dist/main.js'));
+  if (force || stale) await run('npm', ['run', 'build']);
+  const cache = path.join(ROOT, 'node_modules', '.cache', 'presently-bench');
+  await fs.mkdir(cache, { recursive: true });
+  const dir = await fs.mkdtemp(path.join(cache, 'service-'));
+  onCleanup(() => fs.rm(dir, { recursive: true, force: true }));
+  for (const item of ['dist', 'migrations', 'package.json']) {
+    await fs.cp(path.join(ROOT, item), path.join(dir, item), { recursive: true });
+  }
+  const git = (...args: string[]) => run('git', args).then(({ stdout }) => stdout.trim());
+  const commit = await git('rev-parse', 'HEAD').catch(() => 'unknown');
+  const status = await git('status', '--porcelain', '--', 'src', 'migrations').catch(() => '');
+  const uncommitted = status ? status.split('\n').map((line) => line.slice(3)) : [];
+  return { dir, built: force || stale, commit, uncommitted };
+}
+
+export async function startService(options: {
+  build: ServiceBuild;
+  databaseUrl: string;
+  awayTimeoutSeconds: number;
+}): Promise<Service> {
+  const port = await freePort();
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'presently-bench-service-'));
+  const child = spawn(process.execPath, [path.join(options.build.dir, 'dist', 'main.js')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: options.databaseUrl,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      ACCESS_KEY,
+      ACCESS_KEY_SYSTEM,
+      DATA_DIR: dataDir,
+      AWAY_TIMEOUT_SECONDS: String(options.awayTimeoutSeconds),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const warnings: string[] = [];
+  const output: string[] = [];
+  const keep = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue;
+      output.push(line);
+      if (output.length > 40) output.shift();
+      if (/"level":(40|50|60)/.test(line) && warnings.length < 1000) warnings.push(line);
+    }
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const stop = onCleanup(async () => {
+    await stopProcess(child, 20_000);
+    await fs.rm(dataDir, { recursive: true, force: true });
+  });
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  let ended = false;
+  void exited(child).then(() => {
+    ended = true;
+  });
+  for (;;) {
+    if (ended || Date.now() > deadline) {
+      await stop();
+      const why = ended ? `ended with ${child.exitCode ?? child.signalCode}` : 'did not answer';
+      throw new Error(`the service ${why}:\n${output.join('\n')}`);
+    }
+    const ok = await fetch(`${url}/users/count`, {
+      headers: { authorization: `Bearer ${ACCESS_KEY}` },
+      signal: AbortSignal.timeout(5_000),
+    }).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ok) break;
+    await sleep(100);
+  }
+  if (child.pid === undefined) throw new Error('the service has no pid');
+  return {
+    url,
+    wsUrl: `ws://127.0.0.1:${port}/ws?key=${ACCESS_KEY}`,
+    pid: child.pid,
+    warnings,
+    stop,
+  };
+}
+
+async function mtime(file: string): Promise<number> {
+  return (await fs.stat(path.join(ROOT, file)).catch(() => undefined))?.mtimeMs ?? 0;
+}
+
+async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  for (const entry of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const stat = await fs.stat(path.join(entry.parentPath, entry.name));
+    newest = Math.max(newest, stat.mtimeMs);
+  }
+  return newest;
+}

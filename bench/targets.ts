@@ -1,0 +1,67 @@
+import type { BenchResults } from './report.js';
+
+// The issue's targets, judged on one run's results.
+
+export interface Target {
+  name: string;
+  pass: boolean;
+  measured: string;
+}
+
+export function judge(r: BenchResults, mainUsers: number): Target[] {
+  const targets: Target[] = [];
+  const add = (name: string, pass: boolean, measured: string) =>
+    targets.push({ name, pass, measured });
+  const main = r.scale.find((p) => p.users === mainUsers)?.http;
+  const ceiling = r.ceilings.http;
+  if (main && ceiling) {
+    const ratio = main.rps / ceiling.rps;
+    add(
+      'HTTP ping >= 0.6 x HTTP ceiling',
+      ratio >= 0.6,
+      `${fmt(main.rps)}/s = ${ratio.toFixed(2)} x ${fmt(ceiling.rps)}/s`,
+    );
+    add(
+      `HTTP ping p99 < 25 ms at ${main.connections} connections`,
+      main.latencyMs.p99 < 25,
+      `p99 ${main.latencyMs.p99} ms`,
+    );
+  }
+  const small = r.scale[0];
+  const large = r.scale.at(-1);
+  if (small && large && large !== small) {
+    const ratio = large.http.rps / small.http.rps;
+    add(
+      `ping throughput with ${fmt(large.users)} users >= 0.8 x with ${fmt(small.users)}`,
+      ratio >= 0.8,
+      `${fmt(large.http.rps)}/s vs ${fmt(small.http.rps)}/s = ${ratio.toFixed(2)}`,
+    );
+  }
+  if (r.fanout) {
+    const f = r.fanout;
+    add(
+      `fan-out p99 < 100 ms to ${fmt(f.sockets)} sockets`,
+      f.deliveryMs.p99 < 100 && f.missing === 0,
+      `p99 ${f.deliveryMs.p99} ms, ${f.missing} missing`,
+    );
+  }
+  if (r.memory) {
+    add(
+      '<= 16 KiB resident per idle socket',
+      r.memory.kibPerSocket <= 16,
+      `${r.memory.kibPerSocket} KiB (${fmt(r.memory.sockets)} sockets)`,
+    );
+  }
+  const sameTable = r.scale.find((p) => p.users === r.socket?.users)?.http;
+  if (r.socket && sameTable) {
+    const errors = Object.values(r.socket.errors).reduce((a, b) => a + b, 0);
+    add(
+      `socket ping > HTTP ping (both ${fmt(r.socket.users)} users)`,
+      r.socket.framesPerSecond > sameTable.rps && errors === 0,
+      `${fmt(r.socket.framesPerSecond)}/s vs ${fmt(sameTable.rps)}/s, ${errors} error frames`,
+    );
+  }
+  return targets;
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
