@@ -175,3 +175,27 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
     expect(url).toMatch(/[?&]since=\d+/);
   });
 });
+
+describe.skipIf(missing)('the API reference at /docs, in a browser', () => {
+  it('renders every route of /openapi.json, from assets the service serves itself', async () => {
+    const page = await newPage();
+    const failed: string[] = [];
+    page.on('requestfailed', (request) => failed.push(request.url()));
+    page.on('pageerror', (error) => failed.push(error.message));
+    await page.goto(`http://127.0.0.1:${service.port}/docs`);
+    await page.waitForSelector('.swagger-ui .opblock');
+    const document = (await call(service, 'GET', '/openapi.json', KEYS.access)).body as {
+      paths: Record<string, object>;
+    };
+    const operations = Object.values(document.paths).reduce(
+      (sum, path) => sum + Object.keys(path).length,
+      0,
+    );
+    await waitFor(
+      'every operation on the page',
+      async () => (await page.$$('.swagger-ui .opblock')).length === operations,
+    );
+    expect(await page.textContent('.swagger-ui .title')).toContain('presently');
+    expect(failed).toEqual([]);
+  });
+});
