@@ -110,7 +110,8 @@ export function createSnapshotPump(options: {
   return {
     changed() {
       dirty = true;
-      schedule();
+      // Nobody to send to: read nothing now; the next socket to arrive gets a fresh one.
+      if (hub.size > 0) schedule();
     },
     welcome(peer) {
       // The latest snapshot is current while no change is pending or being read.
