@@ -23,8 +23,9 @@ import type { FaultTarget } from './target.js';
 // keeps its sockets open, recovers by itself, has lost no acknowledged ping, and every socket
 // gets every change.
 
-// The bound on an answer (src/db/connection.ts, src/presence/ping-writer.ts). A ping waits in
-// the ping writer for a free slot (two batches in flight), then for its own batch. A batch:
+// The bound on an answer (src/db/connection.ts, src/presence/ping-writer.ts). A ping goes into
+// a batch at once if one of the two the ping writer allows in flight is free; otherwise it
+// waits for one, and is refused (503) after 4 s. A batch:
 // - fails at once when connecting is refused (server down or restarting) or the connection
 //   breaks (server stopping or crashing, backend terminated): RST or FIN on loopback;
 // - waits at most 5 s for a connection (connectionTimeoutMillis: pool full, or a connection
@@ -34,8 +35,7 @@ import type { FaultTarget } from './target.js';
 // The restarts and terminations here only ever break connections, so an answer takes well
 // under a second; the frozen server (6 s, under the 10 s statement timeout) holds the batches
 // in flight for the freeze and fails new connections at 5 s, so an answer takes about the
-// freeze. 16 s is above both with room for a loaded machine, and below what a hang would take:
-// a batch stuck up to query_timeout behind another (15 s + 15 s), or forever.
+// freeze. 16 s is above both with room for a loaded machine, and below what a hang would take.
 export const ANSWER_BOUND_MS = 16_000;
 /** From the database being back to every loop having a ping answered ok again. */
 export const RECOVERY_BOUND_MS = 10_000;
