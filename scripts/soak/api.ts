@@ -9,6 +9,8 @@ export interface HttpCounters {
   /** Requests that got no HTTP answer. */
   failures: number;
   failureExamples: string[];
+  /** 5xx answers: status, error code and when, the first ones. */
+  serverErrorExamples: string[];
 }
 
 export const newHttpCounters = (): HttpCounters => ({
@@ -16,6 +18,7 @@ export const newHttpCounters = (): HttpCounters => ({
   byStatus: new Map(),
   failures: 0,
   failureExamples: [],
+  serverErrorExamples: [],
 });
 
 export const count5xx = (counters: HttpCounters) =>
@@ -55,7 +58,12 @@ export function createApi(options: { url: string; key: string; systemKey: string
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_S * 1000),
       });
-      await response.arrayBuffer();
+      const answer = await response.text();
+      if (response.status >= 500 && counters.serverErrorExamples.length < 10) {
+        const code = /"code":"([^"]*)"/.exec(answer)?.[1];
+        const at = new Date().toISOString();
+        counters.serverErrorExamples.push(`${at} ${method} ${path}: ${response.status} ${code}`);
+      }
       counters.byStatus.set(response.status, (counters.byStatus.get(response.status) ?? 0) + 1);
       return response.status;
     } catch (error) {

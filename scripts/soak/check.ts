@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Api, metricValue } from './api.js';
 import type { HttpLoad } from './http-load.js';
-import { openFds } from './proc.js';
+import { type Descriptors, descriptors } from './proc.js';
 import type { SocketClients } from './sockets.js';
 import type { Drain } from './verdict.js';
 import { compareStatuses } from './view.js';
@@ -133,19 +133,23 @@ async function until(condition: () => Promise<boolean>, timeoutMs: number): Prom
   return true;
 }
 
-/** Once every socket closed: the gauge back to 0, the descriptors back (idle HTTP ones close). */
+/**
+ * Once every socket closed: the gauge back to 0, and the descriptors back to what they were
+ * (idle HTTP connections close after the keep-alive timeout; the one these reads use stays).
+ */
 export async function drained(
   api: Api,
   pid: number,
-  fdsBefore: number,
+  port: number,
+  before: Descriptors,
   margin: number,
 ): Promise<Drain> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 20_000;
   for (;;) {
-    const [fds, text] = await Promise.all([openFds(pid), api.metrics()]);
+    const [after, text] = await Promise.all([descriptors(pid, port), api.metrics()]);
     const socketsOpen = metricValue(text, 'presently_sockets_open');
-    const done = socketsOpen === 0 && fds - fdsBefore <= margin;
-    if (done || Date.now() > deadline) return { socketsOpen, fds, fdsBefore };
+    const done = socketsOpen === 0 && after.total - before.total <= margin;
+    if (done || Date.now() > deadline) return { socketsOpen, before, after };
     await sleep(500);
   }
 }

@@ -29,6 +29,8 @@ export interface Sample {
   cpu: { service: number; client: number };
   /** GET /healthz round trip (no database): how responsive the service is, ms. */
   healthzMs: number | undefined;
+  /** The service's own longest event-loop delay since the previous scrape, ms. */
+  serviceLagMs: number | undefined;
   /** The machine's 1-minute load average: the soak shares the machine with whatever else runs. */
   loadAverage: number;
   /** This process's event-loop delay over the sample (the HTTP load's), ms. */
@@ -120,6 +122,7 @@ export async function startMonitor(options: {
         client: Math.round(((clientCpu - last.clientCpu) / (now - last.at)) * 100),
       },
       healthzMs,
+      serviceLagMs: ms(metricValue(text, 'nodejs_eventloop_lag_max_seconds')),
       loadAverage: round(os.loadavg()[0] ?? 0, 1),
       clientLagMs: { p99: round(lag.percentile(99) / 1e6, 1), max: round(lag.max / 1e6, 1) },
     };
@@ -184,9 +187,12 @@ export function formatSample(s: Sample): string {
     `recv ${pad(s.received.changesPerS, 5)} chg/s ${pad(s.received.snapshotsPerS, 4)} snap/s ${pad(s.received.mbPerS.toFixed(0), 3)} MB/s`,
     `cpu ${pad(s.cpu.service, 3)}%/${pad(s.cpu.client, 3)}%`,
     `healthz ${pad(s.healthzMs, 4)} ms`,
-    `lag ${s.clientLagMs.max} ms`,
+    `lag ${pad(s.serviceLagMs, 4)}/${s.clientLagMs.max} ms`,
     `load ${s.loadAverage}`,
   ].join('  ');
 }
+
+const ms = (seconds: number | undefined) =>
+  seconds === undefined ? undefined : Math.round(seconds * 1000);
 
 export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;

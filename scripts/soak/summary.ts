@@ -51,6 +51,8 @@ export function printSummary(s: SoakSummary, log: (line: string) => void): void 
   if (s.http) {
     const statuses = [...s.http.byStatus].map(([status, n]) => `${status}: ${n}`).join(', ');
     log(`  http: ${s.http.requests} requests (${statuses}), ${s.http.failures} without answer`);
+    for (const line of s.http.serverErrorExamples) log(`    ${line}`);
+    for (const line of s.http.failureExamples) log(`    ${line}`);
   }
   if (churn) {
     const closes = [...churn.serverCloses].map(([code, n]) => `${code}: ${n}`).join(', ');
@@ -81,7 +83,9 @@ export function printSummary(s: SoakSummary, log: (line: string) => void): void 
     log(`  service warnings: ${warnings.length}, first: ${warnings[0]?.slice(0, 300)}`);
   }
   if (s.error) log(`  error: ${s.error.split('\n')[0]}`);
-  for (const c of s.criteria ?? []) log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
+  for (const c of s.criteria ?? []) {
+    log(`  ${c.skipped ? 'SKIP' : c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
+  }
   log(`${s.verdict}`);
 }
 

@@ -1,5 +1,6 @@
 import type { CheckResult } from './check.js';
 import type { Sample } from './monitor.js';
+import type { Descriptors } from './proc.js';
 
 // PASS or FAIL, criterion by criterion. Memory and descriptors are judged on the samples after
 // a warm-up: the median of the last third against the median of the first third, so that a
@@ -8,15 +9,20 @@ import type { Sample } from './monitor.js';
 export interface Criterion {
   name: string;
   pass: boolean;
+  /** Not judged (the run is too short for it): does not fail the run. */
+  skipped?: boolean;
   detail: string;
 }
+
+/** Below this, the service's heap is still growing to its working size: memory is not judged. */
+export const MEMORY_MIN_MINUTES = 3;
 
 export interface Drain {
   /** presently_sockets_open once every client socket closed. */
   socketsOpen: number | undefined;
-  fds: number;
-  /** Descriptors before any socket was opened. */
-  fdsBefore: number;
+  /** The service's descriptors before any socket was opened, and after every one closed. */
+  before: Descriptors;
+  after: Descriptors;
 }
 
 export function judge(input: {
@@ -29,6 +35,7 @@ export function judge(input: {
   rssGrowthLimit: number;
   fdMargin: number;
   requestTimeoutS: number;
+  minutes: number;
   aborted: string | undefined;
 }): Criterion[] {
   const criteria: Criterion[] = [];
@@ -50,6 +57,11 @@ export function judge(input: {
       `RSS median ${first.toFixed(1)} MiB (first third after ${input.warmupS} s warm-up) -> ` +
         `${last.toFixed(1)} MiB (last third): ${pct(growth)} (limit ${pct(input.rssGrowthLimit, 0)})`,
     );
+    if (input.minutes < MEMORY_MIN_MINUTES) {
+      const memory = criteria[criteria.length - 1] as Criterion;
+      memory.skipped = true;
+      memory.detail += `; not judged under ${MEMORY_MIN_MINUTES} minutes (still warming up)`;
+    }
     // Descriptors other than accepted connections, plus connections the peer closed and the
     // service did not: what a leak of sockets, timers' handles or pool connections would grow.
     const kept = (x: Sample) => x.fds.other + x.fds.closeWait;
@@ -57,14 +69,14 @@ export function judge(input: {
     const lastFds = median(steady.slice(-third).map(kept));
     const overSockets = median(steady.map((x) => x.fds.total - (x.socketsOpen ?? x.clientSockets)));
     const drain = input.drain;
-    const drained = drain ? drain.fds - drain.fdsBefore : undefined;
+    const back = drain && drain.after.total - drain.before.total;
     add(
       'descriptors flat',
-      lastFds - firstFds <= input.fdMargin && drained !== undefined && drained <= input.fdMargin,
+      lastFds - firstFds <= input.fdMargin && back !== undefined && back <= input.fdMargin,
       `descriptors other than accepted connections, plus connections left in CLOSE_WAIT: ` +
         `median ${firstFds} (first third) -> ${lastFds} (last third); descriptors over ` +
-        `sockets_open: median ${overSockets}; after every socket closed: ${drain?.fds ?? '?'} ` +
-        `vs ${drain?.fdsBefore ?? '?'} before any was opened (margin ${input.fdMargin})`,
+        `sockets_open: median ${overSockets}; after every socket closed: ` +
+        `${show(drain?.after)} (before any was opened: ${show(drain?.before)}); margin ${input.fdMargin}`,
     );
   }
 
@@ -103,6 +115,9 @@ export function judge(input: {
   );
   return criteria;
 }
+
+const show = (fds: Descriptors | undefined) =>
+  fds ? `${fds.total} fds, ${fds.accepted} accepted connections` : '?';
 
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
