@@ -38,8 +38,9 @@ export async function descriptors(pid: number, port: number): Promise<Descriptor
     if (inode) sockets.add(inode);
   }
   const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let accepted = 0;
-  let closeWait = 0;
+  // A table read while it changes can show a connection twice: each inode counts once.
+  const accepted = new Set<string>();
+  const closeWait = new Set<string>();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     const text = await fs.readFile(table, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
@@ -47,9 +48,14 @@ export async function descriptors(pid: number, port: number): Promise<Descriptor
       const [local, remote, state, inode] = [fields[1], fields[2], fields[3], fields[9]];
       if (!local?.endsWith(hexPort) || remote?.endsWith(':0000') || !inode) continue;
       if (!sockets.has(inode)) continue; // the client's end, or another process's
-      accepted += 1;
-      if (state === TCP_CLOSE_WAIT) closeWait += 1;
+      accepted.add(inode);
+      if (state === TCP_CLOSE_WAIT) closeWait.add(inode);
     }
   }
-  return { total: names.length, accepted, closeWait, other: names.length - accepted };
+  return {
+    total: names.length,
+    accepted: accepted.size,
+    closeWait: closeWait.size,
+    other: names.length - accepted.size,
+  };
 }
