@@ -4,6 +4,7 @@ import type { Status } from '../../src/db/schema.js';
 import { setReportTimezone } from '../../src/presence/repository.js';
 import { presenceRows, useTestDatabase } from '../helpers/database.js';
 import { KEYS, request, testApp } from '../helpers/http.js';
+import { cursor, refusals } from '../helpers/queries.js';
 
 const database = useTestDatabase();
 const app = () => testApp(database.db);
@@ -238,11 +239,6 @@ describe('paging the report', () => {
     expect(pages.flat()).toEqual(all);
   });
 });
-
-const cursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-/** [query, code] cases: the queries as given, or each value as `name=value`. */
-const refusals = (code: string, values: string[], name?: string): [string, string][] =>
-  values.map((value) => [name ? `${name}=${encodeURIComponent(value)}` : value, code]);
 
 describe('bad report requests are refused with 400 and change nothing', () => {
   const cases = [

@@ -1,12 +1,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadBinaries, postgresUser, type RunAs } from '../../../src/db/embedded-cluster.js';
 import { withAdmin } from '../../helpers/admin.js';
+import { closedPort } from '../../helpers/wait.js';
 
 // A PostgreSQL server of the test's own, managed with pg_ctl like an operator would, so that it
 // can be restarted under a running service. The shared server of the run (DATABASE_URL) is never
@@ -88,7 +88,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       '--no-instructions',
     ]);
     await fs.rm(pwfile);
-    const port = await freePort();
+    const port = await closedPort();
     await fs.appendFile(
       path.join(pgdata, 'postgresql.conf'),
       [
@@ -140,15 +140,4 @@ async function binDir(): Promise<string> {
 
 async function chownAll(runAs: RunAs, ...files: string[]) {
   for (const file of files) await fs.chown(file, runAs.uid, runAs.gid);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
