@@ -5,8 +5,6 @@ import { parseArgs } from 'node:util';
 
 export interface BenchOptions {
   mode: 'full' | 'quick';
-  /** Build even when dist/ looks up to date. */
-  rebuild: boolean;
   connections: number;
   warmupS: number;
   ceilingS: number;
@@ -34,7 +32,6 @@ export interface BenchOptions {
 
 const FULL: BenchOptions = {
   mode: 'full',
-  rebuild: false,
   connections: 64,
   warmupS: 3,
   ceilingS: 10,
@@ -72,9 +69,8 @@ const QUICK: BenchOptions = {
   fillTimeoutS: 30,
 };
 
-export const USAGE = `npm run bench [-- --quick] [-- --rebuild]
+export const USAGE = `npm run bench [-- --quick]
   --quick     a smoke check in under a minute: smaller tables, fewer sockets, shorter runs
-  --rebuild   run npm run build even if dist/ is newer than src/
 DATABASE_URL: the server to create the scratch database on (default: an embedded server)`;
 
 export function parseOptions(argv: string[]): BenchOptions {
@@ -82,7 +78,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     args: argv,
     options: {
       quick: { type: 'boolean', default: false },
-      rebuild: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -90,5 +85,5 @@ export function parseOptions(argv: string[]): BenchOptions {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  return { ...(values.quick ? QUICK : FULL), rebuild: values.rebuild };
+  return values.quick ? QUICK : FULL;
 }

@@ -40,7 +40,7 @@ export interface BenchResults {
   machine?: MachineInfo;
   database?: { kind: 'DATABASE_URL' | 'embedded'; name: string };
   /** The build measured: its commit, and files of src/ and migrations/ changed from it. */
-  service?: { commit: string; uncommitted: string[]; built: boolean };
+  service?: { commit: string; uncommitted: string[] };
   /** How long each step took, in order. */
   phasesS: Record<string, number>;
   ceilings: { http?: HttpLoadResult; pgbench?: { single: PgbenchSeries; batch: PgbenchSeries } };

@@ -28,8 +28,8 @@ const n = (value: number) => value.toLocaleString('en');
 async function benchmark(options: BenchOptions, r: BenchResults): Promise<void> {
   const phase = phaseClock(log);
   r.phasesS = phase.seconds;
-  const build = await phase.run('build', () => buildService(options.rebuild));
-  r.service = { commit: build.commit, uncommitted: build.uncommitted, built: build.built };
+  const build = await phase.run('build', () => buildService());
+  r.service = { commit: build.commit, uncommitted: build.uncommitted };
   const { scratch, db, cpu, machine } = await phase.run('database', () => setUpDatabase({ log }));
   r.machine = machine;
   r.database = { kind: scratch.kind, name: scratch.name };

@@ -5,8 +5,6 @@ import { parseArgs } from 'node:util';
 
 export interface SoakOptions {
   minutes: number;
-  /** `npm run build` first (else only when dist/ is older than src/). */
-  build: boolean;
   /** Users in the table: every one is pinged once at the start, then the load picks among them. */
   users: number;
   /** Sockets kept open at all times, each one dropped after its life and replaced. */
@@ -38,7 +36,7 @@ export interface SoakOptions {
 }
 
 const HELP = `npm run soak -- [--minutes 10] [--users 500] [--sockets 1000] [--client-processes 2] [--http-loops 4]
-  [--active-per-loop 20] [--checkpoints N] [--check-sample 200] [--sample-seconds 10] [--no-build]
+  [--active-per-loop 20] [--checkpoints N] [--check-sample 200] [--sample-seconds 10]
 
 Builds the service, starts it on a scratch database (DATABASE_URL's server, or an embedded one)
 with AWAY_TIMEOUT_SECONDS=3, and runs mixed HTTP and socket pings with a churn of sockets for
@@ -58,7 +56,6 @@ export function parseOptions(argv: string[]): SoakOptions {
       checkpoints: { type: 'string' },
       'check-sample': { type: 'string' },
       'sample-seconds': { type: 'string' },
-      'no-build': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -79,7 +76,6 @@ export function parseOptions(argv: string[]): SoakOptions {
   const users = Math.round(number('users', values.users, 500, 100));
   return {
     minutes,
-    build: !values['no-build'],
     users,
     sockets: Math.round(number('sockets', values.sockets, 1_000, 1)),
     clientProcesses: Math.round(number('client-processes', values['client-processes'], 2, 1)),

@@ -21,8 +21,8 @@ import { type Drain, judge } from './verdict.js';
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function soak(options: SoakOptions, summary: SoakSummary): Promise<void> {
-  log(options.build ? 'building (npm run build)' : 'building if dist/ is older than src/');
-  const build = await buildService(options.build);
+  log('building');
+  const build = await buildService();
   summary.build = { commit: build.commit, uncommitted: build.uncommitted };
   const scratch = await createScratchDatabase({ databaseUrl: process.env.DATABASE_URL, log });
   onCleanup(() => scratch.drop());
