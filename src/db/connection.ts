@@ -1,4 +1,10 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import {
+  Kysely,
+  type PostgresCursor,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresQueryResult,
+} from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import type { Database } from './schema.js';
@@ -16,6 +22,8 @@ export interface PoolOptions {
   connectionString: string;
   max?: number;
   applicationName?: string;
+  /** How long a query may go unanswered before it fails (15 s; tests shorten it). */
+  queryTimeoutMs?: number;
 }
 
 /** A pool whose failures surface as errors on the request that met them, never as a hang. */
@@ -28,7 +36,7 @@ export function createPool(options: PoolOptions, logger: Logger): pg.Pool {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     statement_timeout: 10_000,
-    query_timeout: 15_000,
+    query_timeout: options.queryTimeoutMs ?? 15_000,
     keepAlive: true,
   });
   // A connection lost (a database restart, a terminated backend) must never crash the process.
@@ -47,5 +55,45 @@ export function createPool(options: PoolOptions, logger: Logger): pg.Pool {
 }
 
 export function createDb(pool: pg.Pool): Kysely<Database> {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: discardTimedOut(pool) }) });
+}
+
+const QUERY_TIMEOUT = 'Query read timeout';
+
+/**
+ * The pool as Kysely sees it, except that a client on which a query timed out is destroyed when
+ * released instead of going back to the pool. node-postgres answers the timeout but keeps the
+ * query running on that client, and Kysely releases it without an error: the next request to
+ * draw it would wait behind a query whose caller gave up, for as long as the server stays
+ * silent.
+ */
+function discardTimedOut(pool: pg.Pool): PostgresPool {
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let timedOut = false;
+      function query<R>(
+        text: string,
+        parameters: readonly unknown[],
+      ): Promise<PostgresQueryResult<R>>;
+      function query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
+      function query(
+        text: unknown,
+        parameters: readonly unknown[] = [],
+      ): Promise<PostgresQueryResult<unknown>> | PostgresCursor<unknown> {
+        if (typeof text !== 'string') throw new Error('no cursor is configured');
+        // pg says `command: string`, Kysely names the commands it reads: the same values.
+        const result = client.query(text, [...parameters]) as Promise<PostgresQueryResult<unknown>>;
+        return result.catch((error: unknown) => {
+          if (error instanceof Error && error.message === QUERY_TIMEOUT) timedOut = true;
+          throw error;
+        });
+      }
+      return {
+        query,
+        release: (destroy?: boolean) => client.release(destroy === true || timedOut),
+      };
+    },
+    end: () => pool.end(),
+  };
 }
