@@ -130,7 +130,13 @@ async function main(command: string): Promise<void> {
         framesPerSecond: config.limits.framesPerSecond,
       },
     });
-    const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+    // The hub tracks the sockets: the server's own set (and a listener on every socket) is not
+    // needed.
+    const sockets = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_FRAME_BYTES,
+      clientTracking: false,
+    });
     const server = await listen({ fetch: app.fetch, sockets }, config.host, config.port, logger);
     shutdown.onStop(() => closeServer(server));
     // Steps run newest first: sockets are closed (1001) before the server stops.

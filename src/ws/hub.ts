@@ -107,7 +107,8 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
       };
       sockets.set(socket, peer);
       if (closing) dropped += 1;
-      socket.once('close', () => {
+      // `on`, not `once`: ws emits 'close' once, and `once` would add a wrapper to every socket.
+      socket.on('close', () => {
         sockets.delete(socket);
         if (peer.dropped) dropped -= 1;
       });
