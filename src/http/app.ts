@@ -56,7 +56,7 @@ export const ROUTE_DOCS = [
  */
 export function createApp(deps: AppDeps) {
   const app = new Hono()
-    .use(requestContext(deps.logger))
+    .use(requestContext())
     .use(requestLog(deps.logger))
     .use(httpMetrics(deps.metrics))
     .use(secureHeaders())

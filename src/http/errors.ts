@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { isDatabaseUnavailable } from '../db/errors.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { requestLogger } from './request-context.js';
 
 export interface ErrorBody {
   error: { code: string; message: string };
@@ -30,10 +31,9 @@ export function errorResponse(c: Context, error: AppError): Response {
   return c.json(body, error.status);
 }
 
-export function onError(fallback: Logger) {
+export function onError(appLogger: Logger) {
   return (error: unknown, c: Context): Response => {
-    // The request's own logger (see request-context.ts), so the line carries its id.
-    const logger = c.var.logger ?? fallback;
+    const logger = requestLogger(c, appLogger);
     const appError = toAppError(error);
     const request = { method: c.req.method, path: c.req.path };
     if (appError.status === 503) {

@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from '../logger.js';
 
 declare module 'hono' {
   interface ContextVariableMap {
-    /** This request's id, also sent back as X-Request-Id. */
+    /** This request's id, also sent back as X-Request-Id; on every line logged about it. */
     requestId: string;
-    /** The app's logger with `requestId` on every line: use it for anything about a request. */
-    logger: Logger;
   }
 }
 
@@ -17,13 +15,12 @@ export const REQUEST_ID_HEADER = 'X-Request-Id';
 // short, plain one: it is written into every log line and echoed in a header.
 const SANE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
-/** Gives every request an id and a logger that carries it. Runs first, before anything logs. */
-export function requestContext(logger: Logger): MiddlewareHandler {
+/** Gives every request an id. Runs first, before anything logs. */
+export function requestContext(): MiddlewareHandler {
   return async (c, next) => {
     const incoming = c.req.header(REQUEST_ID_HEADER);
     const requestId = incoming !== undefined && SANE_ID.test(incoming) ? incoming : randomUUID();
     c.set('requestId', requestId);
-    c.set('logger', logger.child({ requestId }));
     c.header(REQUEST_ID_HEADER, requestId);
     await next();
     // An error answer is built afresh by the error handler: make sure it carries the id too.
@@ -35,6 +32,15 @@ export function requestContext(logger: Logger): MiddlewareHandler {
       }
     }
   };
+}
+
+/**
+ * The logger for a line about this request: `logger` with the request's id. Made when a line is
+ * written, not for every request: a heartbeat answered well logs nothing.
+ */
+export function requestLogger(c: Context, logger: Logger): Logger {
+  const requestId = c.get('requestId');
+  return requestId === undefined ? logger : logger.child({ requestId });
 }
 
 const SECRET_PARAMETER = /key|token|secret|auth|pass/i;

@@ -83,7 +83,7 @@ function socketEvents(deps: SocketDeps, counter: ReturnType<typeof createSocketC
     let handleFrame: FrameHandler | undefined;
     return {
       onOpen(_event, ws) {
-        releaseUpgradeRequest(c, deps.logger);
+        releaseUpgradeRequest(c);
         peer = hub.add(ws.raw as WebSocket);
         if (!peer) return;
         counter.opened(address);
@@ -119,17 +119,12 @@ function socketEvents(deps: SocketDeps, counter: ReturnType<typeof createSocketC
  * lives: the socket's listeners are closures in the scope that holds it. Once the socket is
  * open, the upgrade has been answered (the 101 is written, every middleware has run) and nothing
  * reads the Context again, so what it holds that can be reached is let go: the answer with its
- * many headers, the Node request, and the request's child logger (the socket logs with the
- * app's, its request id as a field). About 4.4 KiB of every idle socket. The rest (the Request,
+ * many headers, and the Node request. About 3.5 KiB of every idle socket. The rest (the Request,
  * the matched route) is private to the Context.
  */
-function releaseUpgradeRequest(
-  c: Context<{ Bindings: Partial<HttpBindings> }>,
-  appLogger: Logger,
-): void {
+function releaseUpgradeRequest(c: Context<{ Bindings: Partial<HttpBindings> }>): void {
   c.res = undefined;
   c.env.incoming = undefined;
-  c.set('logger', appLogger);
 }
 
 /** `/ws` in the OpenAPI document; the protocol itself is in docs/websocket.md. */
