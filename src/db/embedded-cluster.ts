@@ -52,6 +52,15 @@ export async function postgresUser(): Promise<RunAs | undefined> {
   }
 }
 
+/**
+ * Written into the new cluster's postgresql.conf, where an operator can change them. PostgreSQL's
+ * built-in 128 MB of shared buffers is a default for any machine; heartbeats touch every user's
+ * row and index entry, and a million users take about 180 MB of them: beyond the buffers, each
+ * ping reads and evicts pages through the kernel. 512 MB holds several million users and is
+ * little on any machine that runs a service.
+ */
+const SETTINGS = ['shared_buffers=512MB'];
+
 export async function initCluster(bin: Binaries, pgdata: string, password: string, runAs?: RunAs) {
   // Initialised aside and renamed into place, so an interrupted initdb leaves no half cluster,
   // and two first starts at once do not initialise into the same folder.
@@ -66,10 +75,15 @@ export async function initCluster(bin: Binaries, pgdata: string, password: strin
       await checkReachable(bin, staging, runAs);
     }
     const args = ['-D', staging, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`];
-    await run(bin.initdb, [...args, '--encoding=UTF8', '--no-locale', '--no-instructions'], {
-      ...runAs,
-      env: serverEnv(),
-    });
+    const settings = SETTINGS.flatMap((setting) => ['-c', setting]);
+    await run(
+      bin.initdb,
+      [...args, ...settings, '--encoding=UTF8', '--no-locale', '--no-instructions'],
+      {
+        ...runAs,
+        env: serverEnv(),
+      },
+    );
     await fs.rename(staging, pgdata);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

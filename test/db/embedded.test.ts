@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDataDir, postmasterPid, readKeys } from '../helpers/data-dir.js';
 import { call, useServices } from '../helpers/service.js';
@@ -43,6 +44,25 @@ describe('the embedded server', () => {
     const users = (await call(restarted, 'GET', '/users/list/all', keys.ACCESS_KEY)).body.data;
     expect(users.map((u: { user: string }) => u.user)).toContain('k');
     expect(await restarted.stop()).toBe(0);
+  });
+
+  it('is made with shared buffers for a million users, in postgresql.conf where they can be changed', async () => {
+    const service = await services.start({ DATA_DIR: dataDir });
+    const config = await fs.readFile(`${dataDir}/postgres/postgresql.conf`, 'utf8');
+    expect(config).toMatch(/^shared_buffers = 512MB/m);
+    const password = (await fs.readFile(`${dataDir}/postgres.password`, 'utf8')).trim();
+    const port = (await fs.readFile(`${dataDir}/postgres/postmaster.pid`, 'utf8')).split('\n')[3];
+    const client = new pg.Client(
+      `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/presently`,
+    );
+    await client.connect();
+    try {
+      const { rows } = await client.query('show shared_buffers');
+      expect(rows[0]?.shared_buffers).toBe('512MB');
+    } finally {
+      await client.end();
+    }
+    expect(await service.stop()).toBe(0);
   });
 
   it('is refused to a second presently on the same DATA_DIR, the first one serving on', async () => {
