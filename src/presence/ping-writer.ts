@@ -64,6 +64,12 @@ export function createPingWriter(options: {
     }
   };
 
+  const settleDrainIfIdle = () => {
+    if (inFlight === 0 && queue.length === 0) {
+      for (const resolve of drained.splice(0)) resolve();
+    }
+  };
+
   const flush = () => {
     while (inFlight < maxInFlight && queue.length > 0) {
       const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
@@ -72,9 +78,7 @@ export function createPingWriter(options: {
       void write(batch).finally(() => {
         inFlight -= 1;
         flush();
-        if (inFlight === 0 && queue.length === 0) {
-          for (const resolve of drained.splice(0)) resolve();
-        }
+        settleDrainIfIdle();
       });
     }
   };
@@ -85,15 +89,14 @@ export function createPingWriter(options: {
         const waiting: Waiting = { ping, resolve, reject };
         queue.push(waiting);
         flush();
-        if (!queue.includes(waiting)) return;
+        // Batches are taken from the head of the queue: still last means still waiting.
+        if (queue.at(-1) !== waiting) return;
         waiting.timer = setTimeout(() => {
           const index = queue.indexOf(waiting);
           if (index < 0) return;
           queue.splice(index, 1);
           reject(new AppError('database_unavailable', 503, QUEUE_TIMEOUT_MESSAGE));
-          if (inFlight === 0 && queue.length === 0) {
-            for (const resolveDrain of drained.splice(0)) resolveDrain();
-          }
+          settleDrainIfIdle();
         }, maxQueueMs);
       });
     },
