@@ -24,6 +24,7 @@ import {
   type PingVerdict,
   parseJson,
 } from './oracle.js';
+import { type PresenceRow, type State, storedState } from './state.js';
 
 // Properties of the REST routes, over the in-process app and a real migrated database: whatever
 // a client sends, the answer is well-formed JSON with a 2xx or 4xx, never a 5xx; a refused
@@ -135,28 +136,7 @@ const codeOf = (reply: Reply): string | undefined => reply.json?.error?.code;
 
 // --- What the database holds ------------------------------------------------------------------
 
-interface PresenceRow {
-  user_id: string;
-  status: string;
-  last_ping: Date;
-}
-
-interface State {
-  presence: PresenceRow[];
-  log: { count: number; max: string | null };
-}
-
-async function state(): Promise<State> {
-  const presence = await database.db
-    .selectFrom('presently.presence')
-    .selectAll()
-    .orderBy('user_id')
-    .execute();
-  const { rows } = await sql<State['log']>`
-    select count(*)::int as count, max(position)::text as max from presently.status_changes
-  `.execute(database.db);
-  return { presence, log: rows[0] as State['log'] };
-}
+const state = () => storedState(database.db);
 
 /** A refused request (or a read) changed nothing at all. */
 function expectUnchanged(before: State, after: State, what: string) {

@@ -8,6 +8,7 @@ import { waitFor, within } from '../helpers/wait.js';
 import { anyCharacter, anyString, pingValue } from './arbitraries.js';
 import { budget, timeoutFor } from './budget.js';
 import { judgePing, MAX_FRAME_BYTES, parseJson } from './oracle.js';
+import { type State, storedState } from './state.js';
 
 // Properties of the socket's frames, over a real service process and real PostgreSQL: whatever
 // a client sends, the socket stays open (but for the documented closes: 1009 over 16 KiB, 1007
@@ -183,28 +184,7 @@ const anyFrame: fc.Arbitrary<Sent> = fc.oneof(
 
 // --- The database -----------------------------------------------------------------------------
 
-interface PresenceRow {
-  user_id: string;
-  status: string;
-  last_ping: Date;
-}
-
-interface State {
-  presence: PresenceRow[];
-  log: { count: number; max: string | null };
-}
-
-async function state(): Promise<State> {
-  const presence = await realtime.db
-    .selectFrom('presently.presence')
-    .selectAll()
-    .orderBy('user_id')
-    .execute();
-  const { rows } = await sql<State['log']>`
-    select count(*)::int as count, max(position)::text as max from presently.status_changes
-  `.execute(realtime.db);
-  return { presence, log: rows[0] as State['log'] };
-}
+const state = () => storedState(realtime.db);
 
 async function barrierPing(): Promise<number> {
   const row = await realtime.db
@@ -263,7 +243,7 @@ async function expectStoredOnly(
   after: State,
   accepted: { id: string; status: string }[],
 ) {
-  const expected = new Map(before.presence.map((row) => [row.user_id, row.status]));
+  const expected = new Map<string, string>(before.presence.map((row) => [row.user_id, row.status]));
   for (const ping of accepted) expected.set(ping.id, ping.status);
   const pinged = new Set(accepted.map((ping) => ping.id));
   const got = new Map(after.presence.map((row) => [row.user_id, row.status]));

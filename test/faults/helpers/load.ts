@@ -167,19 +167,12 @@ export async function startLoad(options: LoadOptions): Promise<Load> {
   };
 }
 
-/** One `POST /users/ping`, recorded. */
-export async function httpPing(
-  service: RunningService,
-  key: string,
-  loop: number,
-  user: string,
-  status: Status,
-  giveUpMs = GIVE_UP_MS,
-): Promise<PingRecord> {
+/** Records the outcome of a ping sent now: when it was sent, and when its outcome came. */
+function recorder(via: PingRecord['via'], loop: number, user: string, status: Status) {
   const sentAt = Date.now();
   const sentMark = performance.now();
-  const record = (outcome: Outcome, detail = ''): PingRecord => ({
-    via: 'http',
+  return (outcome: Outcome, detail = ''): PingRecord => ({
+    via,
     loop,
     user,
     status,
@@ -189,6 +182,18 @@ export async function httpPing(
     outcome,
     detail,
   });
+}
+
+/** One `POST /users/ping`, recorded. */
+export async function httpPing(
+  service: RunningService,
+  key: string,
+  loop: number,
+  user: string,
+  status: Status,
+  giveUpMs = GIVE_UP_MS,
+): Promise<PingRecord> {
+  const record = recorder('http', loop, user, status);
   try {
     const {
       status: code,
@@ -272,19 +277,7 @@ async function socketPing(
   giveUpMs = GIVE_UP_MS,
 ): Promise<PingRecord> {
   const from = socket.frames.length;
-  const sentAt = Date.now();
-  const sentMark = performance.now();
-  const record = (outcome: Outcome, detail = ''): PingRecord => ({
-    via: 'socket',
-    loop,
-    user,
-    status,
-    sentAt,
-    sentMark,
-    answeredMark: performance.now(),
-    outcome,
-    detail,
-  });
+  const record = recorder('socket', loop, user, status);
   if (socket.socket.readyState !== socket.socket.OPEN) return record('failed', 'socket not open');
   socket.send('user-ping', { id: user, status });
   const answer = socket.next(
