@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDataDir, postmasterPid, readKeys } from '../helpers/data-dir.js';
+import { embeddedUrl, makeDataDir, postmasterPid, readKeys } from '../helpers/data-dir.js';
 import { call, useServices } from '../helpers/service.js';
 import { isEvent, openSocket } from '../helpers/socket.js';
 import { waitFor } from '../helpers/wait.js';
@@ -50,11 +50,7 @@ describe('the embedded server', () => {
     const service = await services.start({ DATA_DIR: dataDir });
     const config = await fs.readFile(`${dataDir}/postgres/postgresql.conf`, 'utf8');
     expect(config).toMatch(/^shared_buffers = 512MB/m);
-    const password = (await fs.readFile(`${dataDir}/postgres.password`, 'utf8')).trim();
-    const port = (await fs.readFile(`${dataDir}/postgres/postmaster.pid`, 'utf8')).split('\n')[3];
-    const client = new pg.Client(
-      `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/presently`,
-    );
+    const client = new pg.Client(await embeddedUrl(dataDir));
     await client.connect();
     try {
       const { rows } = await client.query('show shared_buffers');

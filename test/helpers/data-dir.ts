@@ -22,3 +22,11 @@ export async function postmasterPid(dataDir: string): Promise<number | undefined
   const pid = Number(text.split('\n')[0]);
   return pid > 0 ? pid : undefined;
 }
+
+/** The embedded server's `presently` database: its password file and postmaster.pid's port. */
+export async function embeddedUrl(dataDir: string): Promise<string> {
+  const password = (await fs.readFile(path.join(dataDir, 'postgres.password'), 'utf8')).trim();
+  const pidFile = await fs.readFile(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8');
+  const port = Number(pidFile.split('\n')[3]);
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/presently`;
+}

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, inject } from 'vitest';
-import { makeDataDir, postmasterPid } from '../../helpers/data-dir.js';
+import { embeddedUrl, makeDataDir, postmasterPid } from '../../helpers/data-dir.js';
 import { createTestDatabase } from '../../helpers/database.js';
 import { KEYS } from '../../helpers/http.js';
 import {
@@ -118,16 +118,6 @@ export function useFaultTarget(
     await target.url();
     return target;
   };
-}
-
-/** The embedded server's `presently` database: its password file and postmaster.pid's port. */
-export async function embeddedUrl(dataDir: string): Promise<string> {
-  const password = (await fs.readFile(path.join(dataDir, 'postgres.password'), 'utf8')).trim();
-  const lines = (await fs.readFile(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8')).split(
-    '\n',
-  );
-  const port = Number(lines[3]);
-  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/presently`;
 }
 
 export { postmasterPid };
