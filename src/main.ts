@@ -1,4 +1,3 @@
-import { type ServerType, serve } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb, createPool } from './db/connection.js';
@@ -8,8 +7,9 @@ import { migrate, readMigrations } from './db/migrate.js';
 import { createReadiness } from './db/readiness.js';
 import { createApp } from './http/app.js';
 import { createRateLimiter } from './http/rate-limit.js';
+import { closeServer, startServer } from './http/server.js';
 import { type ResolvedKeys, resolveKeys } from './keys.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/metrics.js';
 import { watchState } from './metrics/state.js';
 import { createChangeFeed } from './presence/change-feed.js';
@@ -27,7 +27,6 @@ import { createSnapshotPump } from './ws/snapshots.js';
 // migrations → change listener, sweep and pruning → app → server → sockets.
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
-const REQUEST_GRACE_MS = 250;
 /** At most four snapshots a second reach the sockets, however many changes arrive. */
 const SNAPSHOT_INTERVAL_MS = 250;
 
@@ -137,7 +136,13 @@ async function main(command: string): Promise<void> {
       maxPayload: MAX_FRAME_BYTES,
       clientTracking: false,
     });
-    const server = await listen({ fetch: app.fetch, sockets }, config.host, config.port, logger);
+    const server = await startServer({
+      fetch: app.fetch,
+      sockets,
+      hostname: config.host,
+      port: config.port,
+      logger,
+    });
     shutdown.onStop(() => closeServer(server));
     // Steps run newest first: sockets are closed (1001) before the server stops.
     shutdown.onStop(() => hub.close());
@@ -159,38 +164,6 @@ function loadConfigOrExit() {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }
-}
-
-function listen(
-  { fetch, sockets }: { fetch: Parameters<typeof serve>[0]['fetch']; sockets: WebSocketServer },
-  hostname: string,
-  port: number,
-  logger: Logger,
-): Promise<ServerType> {
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname, port, websocket: { server: sockets } }, (info) => {
-      logger.info({ host: info.address, port: info.port }, 'presently is listening');
-      resolve(server);
-    });
-    server.once('error', reject);
-  });
-}
-
-/**
- * Serves a moment longer, then stops accepting, lets requests in flight finish and closes idle
- * connections. The moment is for requests already on their way when the signal came
- * (connections waiting to be accepted): they are answered rather than reset.
- */
-async function closeServer(server: ServerType): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, REQUEST_GRACE_MS));
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // Keep-alive connections become idle as their last response goes out; close them then
-  // rather than after the keep-alive timeout.
-  const sweep = setInterval(() => {
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
-  }, 50);
-  await closed;
-  clearInterval(sweep);
 }
 
 /**

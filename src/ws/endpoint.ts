@@ -54,13 +54,34 @@ export function socketRoutes(deps: SocketDeps) {
   // (about 250 bytes), and upgradeWebSocket keeps the upgrade's for as long as its socket lives.
   const checks = every(userKey, checkOrigin, checkSince, counter.check);
   return new Hono()
-    .get('/', checks, upgradeWebSocket(socketEvents(deps, counter), { onError }), (c) => {
-      c.header('Upgrade', 'websocket');
-      const message = '/ws is a WebSocket endpoint: connect with a WebSocket client';
-      return errorResponse(c, new AppError('upgrade_required', 426, message));
-    })
+    .get(
+      '/',
+      checks,
+      onlyUpgrades,
+      upgradeWebSocket(socketEvents(deps, counter), { onError }),
+      upgradeRequired,
+    )
     .all('/', userKey, methodNotAllowed('GET'));
 }
+
+function upgradeRequired(c: Context): Response {
+  c.header('Upgrade', 'websocket');
+  const message = '/ws is a WebSocket endpoint: connect with a WebSocket client';
+  return errorResponse(c, new AppError('upgrade_required', 426, message));
+}
+
+/**
+ * A request reaches the server's upgrade path only when `Connection` lists `upgrade` (RFC 9110,
+ * 7.8); one with `Upgrade: websocket` alone is an ordinary request, which cannot become a socket.
+ */
+const onlyUpgrades: MiddlewareHandler = async (c, next) => {
+  const connection = c.req.header('Connection') ?? '';
+  const asksUpgrade = connection
+    .split(',')
+    .some((token) => token.trim().toLowerCase() === 'upgrade');
+  if (!asksUpgrade) return upgradeRequired(c);
+  await next();
+};
 
 /** A bad `since` is refused before the upgrade, like a bad key. */
 const checkSince: MiddlewareHandler = async (c, next) => {
