@@ -44,7 +44,27 @@ export function requireUserKey(keys: Keys): MiddlewareHandler {
 /** Every `key` parameter, empty ones included, and the bearer token; other schemes are not ours. */
 function presentedKeys(query: string[] | undefined, authorization: string | undefined): string[] {
   const keys = [...(query ?? [])];
-  const bearer = authorization?.match(/^Bearer(?:[ ]+(\S*))?\s*$/i);
-  if (bearer) keys.push(bearer[1] ?? '');
+  const bearer = bearerToken(authorization);
+  if (bearer !== undefined) keys.push(bearer);
   return keys;
 }
+
+/**
+ * The token of `Authorization: Bearer <token>` (case-insensitive scheme, spaces before the token,
+ * whitespace after it), '' for a bearer without one, undefined for any other header. Read by
+ * scanning, in time linear in the header's length: a header is the client's to make as long as
+ * the server takes, and a backtracking pattern over it would be theirs to make slow.
+ */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  const header = authorization.trimEnd();
+  if (header.slice(0, BEARER.length).toLowerCase() !== BEARER) return undefined;
+  const rest = header.slice(BEARER.length);
+  let start = 0;
+  while (rest[start] === ' ') start++;
+  if (start === 0) return rest === '' ? '' : undefined;
+  const token = rest.slice(start);
+  return /\s/.test(token) ? undefined : token;
+}
+
+const BEARER = 'bearer';

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { bearerToken } from '../../src/http/auth.js';
 import { presenceRows, useTestDatabase } from '../helpers/database.js';
 import { KEYS, request, testApp } from '../helpers/http.js';
 
@@ -224,4 +225,45 @@ describe('routes', () => {
       expect(await presenceRows(database.db)).toHaveLength(1);
     },
   );
+});
+
+describe('the Authorization header', () => {
+  /** Time for `rounds` requests whose header has `spaces` spaces before `a b`. */
+  async function timeFor(spaces: number, rounds: number): Promise<number> {
+    const headers = { Authorization: `Bearer${' '.repeat(spaces)}a b` };
+    const started = performance.now();
+    for (let round = 0; round < rounds; round++) {
+      const answer = await request(app(), 'GET', '/users/count', { key: null, headers });
+      expect(answer.status).toBe(401);
+    }
+    return performance.now() - started;
+  }
+
+  it('costs time in proportion to its length at most: 16 times the header, a few times the time', async () => {
+    // Warmed up first, then interleaved, so that neither size gets the cold start or a noisy
+    // moment to itself. A quadratic parse makes the ratio about 200; a linear one, about 1.
+    await timeFor(900, 3);
+    let short = 0;
+    let long = 0;
+    for (let round = 0; round < 5; round++) {
+      short += await timeFor(900, 4);
+      long += await timeFor(16 * 900, 4);
+    }
+    expect(long / short).toBeLessThan(4);
+  });
+
+  it.each([
+    ['Bearer', ''],
+    ['Bearer   ', ''],
+    ['bearer\t', ''],
+    [`Bearer ${KEYS.access}`, KEYS.access],
+    [`BEARER   ${KEYS.access} \t`, KEYS.access],
+    [`Bearer \t${KEYS.access}`, undefined],
+    [`Bearer ${KEYS.access} x`, undefined],
+    [`Bearer\t${KEYS.access}`, undefined],
+    [`Bearerx${KEYS.access}`, undefined],
+    ['Basic dXNlcjpwdw==', undefined],
+  ])('reads %j as the bearer token %j', (header, token) => {
+    expect(bearerToken(header)).toBe(token);
+  });
 });
