@@ -73,7 +73,9 @@ export function createPresenceSocket(options: PresenceSocketOptions): PresenceSo
       // Served in full: the connection works, so the next drop starts the backoff over.
       attempt = 0;
     }
-    emit(SHORT_NAMES[frame.event], frame.data as never);
+    // Own names only: an event from a newer server (or `constructor`) is no listener's.
+    if (Object.hasOwn(SHORT_NAMES, frame.event))
+      emit(SHORT_NAMES[frame.event], frame.data as never);
   };
 
   const connect = () => {

@@ -95,6 +95,15 @@ describe('/docs', () => {
     }
     expect((await app.request('/docs/assets/package.json')).status).toBe(404);
   });
+
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'])(
+    'answers 404 for the asset %j, a name every plain object has',
+    async (name) => {
+      const answer = await request(app, 'GET', `/docs/assets/${name}`, { key: null });
+      expect(answer.status).toBe(404);
+      expect(answer.body.error.code).toBe('not_found');
+    },
+  );
 });
 
 /** A small JSON Schema check, enough for the schemas zod-to-openapi writes here. */

@@ -6,10 +6,12 @@ import { Hono } from 'hono';
 // `/openapi.json` and `/docs`, an interactive reference (Swagger UI) served from the
 // swagger-ui-dist package itself: no CDN, so it works offline and behind strict firewalls.
 
-const ASSETS: Record<string, string> = {
-  'swagger-ui.css': 'text/css; charset=utf-8',
-  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
-};
+// A Map, not an object: the name comes from the client, and every object answers to
+// `constructor`, `__proto__` or `toString`.
+const ASSETS = new Map([
+  ['swagger-ui.css', 'text/css; charset=utf-8'],
+  ['swagger-ui-bundle.js', 'text/javascript; charset=utf-8'],
+]);
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -46,7 +48,7 @@ export function docsRoutes(document: object) {
     )
     .get('/docs/assets/:file', async (c) => {
       const file = c.req.param('file');
-      const type = ASSETS[file];
+      const type = ASSETS.get(file);
       if (!type) return c.notFound();
       const body = await fs.readFile(path.join(assetsDir, file));
       return c.body(body, 200, {
