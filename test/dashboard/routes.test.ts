@@ -49,12 +49,31 @@ describe('the dashboard routes', () => {
     const policy = page.headers.get('Content-Security-Policy') ?? '';
     expect(policy).toContain("default-src 'none'");
     expect(policy).toContain("script-src 'self'");
-    expect(policy).toContain("connect-src 'self' ws: wss:");
+    // Sockets to this service only: its own host, not any host a ws: or wss: address names.
+    const connect = policy.split('; ').find((part) => part.startsWith('connect-src'));
+    expect(connect).toBe("connect-src 'self' ws://presently.test wss://presently.test");
     expect(page.headers.get('X-Content-Type-Options')).toBe('nosniff');
     // Assets are named with their version: a new build is never hidden by a cache.
     expect(await page.text()).toMatch(
       /href="\/dashboard\/style\.css\?v=[\w-]+".*src="\/dashboard\/app\.js\?v=[\w-]+"/,
     );
+  });
+
+  it('name the host the page was asked from as the only socket host, and nothing a Host header could smuggle in', async () => {
+    const named = await get('/', { Host: '127.0.0.1:3000' });
+    expect(named.headers.get('Content-Security-Policy')).toContain(
+      "connect-src 'self' ws://127.0.0.1:3000 wss://127.0.0.1:3000;",
+    );
+    const ipv6 = await get('/', { Host: '[::1]:3000' });
+    expect(ipv6.headers.get('Content-Security-Policy')).toContain(
+      "connect-src 'self' ws://[::1]:3000 wss://[::1]:3000;",
+    );
+    for (const host of ['evil.test; script-src *', 'a b', `${'h'.repeat(300)}.test`]) {
+      const answer = await get('/', { Host: host });
+      const policy = answer.headers.get('Content-Security-Policy') ?? '';
+      expect(policy, host).toContain("connect-src 'self';");
+      expect(policy, host).not.toContain('*');
+    }
   });
 
   it('serve assets with their type, for good under their versioned address', async () => {

@@ -16,17 +16,29 @@ const TYPES = {
 } as const;
 type FileName = keyof typeof TYPES;
 
-/** The page loads its own script and style, and talks to this service only (REST and socket). */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self' ws: wss:",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+/**
+ * The page loads its own script and style, and talks to this service only (REST and socket).
+ * `'self'` covers sockets to the page's own host in CSP 3 browsers; the service's host is also
+ * named as ws: and wss: for those that read `'self'` as http(s) only. The host is the one the
+ * page was asked from, taken only when it is a plain host name or address with a port: nothing
+ * a Host header holds can reach the policy otherwise.
+ */
+function contentSecurityPolicy(host: string | undefined): string {
+  const sockets = host && HOST.test(host) ? ` ws://${host} wss://${host}` : '';
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self'${sockets}`,
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/** A host name, IPv4 or bracketed IPv6 address, and an optional port (linear to match). */
+const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 
 /** A year: what browsers take as "never changes" for a versioned address. */
 const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -67,7 +79,11 @@ export function dashboardRoutes({ dir = DASHBOARD_DIR }: { dir?: string } = {}) 
     c.header('Content-Type', TYPES[name]);
     c.header('Cache-Control', versioned ? IMMUTABLE : 'no-cache');
     c.header('ETag', etag);
-    c.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    c.header(
+      'Content-Security-Policy',
+      contentSecurityPolicy(c.req.header('Host') ?? new URL(c.req.url).host),
+    );
+    c.header('Vary', 'Host');
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'no-referrer');
     if (matches(c.req.header('If-None-Match'), etag)) return c.body(null, 304);
