@@ -11,11 +11,20 @@ const ID_RULE = 'id must be a string of 1 to 128 characters or an integer';
 const UNSAFE_ID_RULE =
   'integer ids must be between -9007199254740991 and 9007199254740991; send larger ones as strings';
 
-// C0 and C1 control characters: invisible in lists and logs, and NUL cannot be stored at all.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Characters that make one id pass for another in lists, logs, the dashboard and CSV: control
+// characters (Cc; NUL cannot even be stored), format characters (Cf: soft hyphen, zero-width
+// characters, direction overrides, the BOM, tags) and the line and paragraph separators.
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+// Characters that render as nothing: whitespace, and the Hangul and Braille fillers.
+const BLANK = /^[\s\u115f\u1160\u3164\uffa0\u2800]*$/u;
 
-/** An id as stored: 1 to 128 characters of valid Unicode, no control characters. */
+const INVISIBLE_RULE =
+  'id must not contain control, format (such as zero-width or direction) or separator characters';
+
+/**
+ * An id as stored: 1 to 128 characters of valid Unicode that a person can read and tell apart:
+ * none invisible, and not only blanks.
+ */
 const storedUserId = z
   .string()
   .refine((id) => {
@@ -23,7 +32,8 @@ const storedUserId = z
     return characters >= 1 && characters <= 128;
   }, ID_RULE)
   .refine((id) => id.isWellFormed(), 'id must be valid Unicode (no lone surrogates)')
-  .refine((id) => !CONTROL.test(id), 'id must not contain control characters');
+  .refine((id) => !INVISIBLE.test(id), INVISIBLE_RULE)
+  .refine((id) => !BLANK.test(id), 'id must not be only whitespace');
 
 /**
  * `1` and `"1"` are the same user: integers become their decimal string. Integers beyond 2^53
