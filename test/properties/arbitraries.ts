@@ -62,7 +62,51 @@ export const anyCharacter = fc.oneof(
     ),
     weight: 1,
   },
+  { arbitrary: unicodeCategories(), weight: 2 },
 );
+
+/**
+ * One character from each Unicode category that could make an id look like another: format
+ * (Cf), separators (Zs, Zl, Zp), blanks that are letters or symbols, combining marks (Mn,
+ * allowed), private use (Co, allowed).
+ */
+function unicodeCategories(): fc.Arbitrary<string> {
+  return fc.constantFrom(
+    // Cf: soft hyphen, Arabic letter mark, zero-width space, joiners, direction marks,
+    // embeddings and overrides, isolates, invisible operators, BOM, interlinear annotation, a tag.
+    '\u00ad',
+    '\u061c',
+    '\u200b',
+    '\u200c',
+    '\u200d',
+    '\u200e',
+    '\u200f',
+    '\u202a',
+    '\u202e',
+    '\u2066',
+    '\u2069',
+    '\u2062',
+    '\u2064',
+    '\ufeff',
+    '\ufff9',
+    '\u{e0041}',
+    // Zs, Zl, Zp.
+    ' ',
+    '\u1680',
+    '\u2003',
+    '\u202f',
+    '\u3000',
+    '\u2028',
+    '\u2029',
+    // Fillers that render as nothing (Lo, So).
+    '\u3164',
+    '\u115f',
+    '\u2800',
+    // Mn and Co: allowed.
+    '\u0301',
+    '\ue000',
+  );
+}
 
 /** Strings of 0 to 140 characters: every rule on ids, and the boundary of 128. */
 export const anyString = fc.oneof(
@@ -86,6 +130,16 @@ export const anyString = fc.oneof(
   { arbitrary: fc.constantFrom(...SQL_STRINGS), weight: 2 },
   { arbitrary: fc.constantFrom(...KNOWN_IDS), weight: 2 },
   { arbitrary: fc.constantFrom('', ' ', '0', '-0', '01', '1.0', '9007199254740993'), weight: 1 },
+  // Only blanks, or blanks around a visible character.
+  {
+    arbitrary: fc
+      .tuple(
+        fc.string({ unit: fc.constantFrom(' ', '\t', '\u00a0', '\u3000', '\u3164'), maxLength: 6 }),
+        fc.constantFrom('', 'x', '\u200b'),
+      )
+      .map(([blanks, middle]) => `${blanks}${middle}${blanks}`),
+    weight: 1,
+  },
 );
 
 /** Numbers an id might be: exact integers, the edges of 2^53, fractions, huge and tiny ones. */

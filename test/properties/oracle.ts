@@ -41,16 +41,27 @@ export const DOCUMENTED_CODES = new Set([
 export const MAX_BODY_BYTES = 16 * 1024;
 export const MAX_FRAME_BYTES = 16 * 1024;
 
-// Unicode's control characters (general category Cc): C0, DEL and C1.
-const CONTROL = /\p{Cc}/u;
+// Characters the README refuses in ids: control (Cc), format (Cf), line and paragraph
+// separators (Zl, Zp).
+const REFUSED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+// What renders as nothing: Unicode's White_Space, and the fillers the README names.
+const BLANKS = new Set(['\u115f', '\u1160', '\u3164', '\uffa0', '\u2800']);
+const isBlank = (character: string) =>
+  /^\p{White_Space}$/u.test(character) || BLANKS.has(character);
 
 /**
- * "After that conversion it is 1 to 128 characters, with no control characters": characters
- * are code points, and a lone surrogate is not a character at all (refused too).
+ * "1 to 128 characters; no control, format or separator characters; not only whitespace":
+ * characters are code points, and a lone surrogate is not a character at all (refused too).
  */
 export function isValidId(id: string): boolean {
-  const characters = [...id].length;
-  return characters >= 1 && characters <= 128 && id.isWellFormed() && !CONTROL.test(id);
+  const characters = [...id];
+  return (
+    characters.length >= 1 &&
+    characters.length <= 128 &&
+    id.isWellFormed() &&
+    !REFUSED.test(id) &&
+    !characters.every(isBlank)
+  );
 }
 
 /**
