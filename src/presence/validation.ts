@@ -59,7 +59,8 @@ const userId = z
 
 /** An id taken from a path or a query string. */
 export const userIdText = storedUserId.meta({
-  description: 'The user id (URL-encoded), 1 to 128 characters',
+  description:
+    'The user id (URL-encoded), 1 to 128 characters; no control, format or separator characters, not only blanks',
   examples: ['alice', '42'],
 });
 
