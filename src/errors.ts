@@ -7,6 +7,8 @@ export class AppError extends Error {
     readonly code: string,
     readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 426 | 429 | 500 | 503,
     message: string,
+    /** For a 503 or 429: seconds the client should wait before retrying (else a default). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'AppError';

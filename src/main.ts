@@ -7,6 +7,7 @@ import { migrate, readMigrations } from './db/migrate.js';
 import { createReadiness } from './db/readiness.js';
 import { createApp } from './http/app.js';
 import { createRateLimiter } from './http/rate-limit.js';
+import { createReportGate } from './http/report-gate.js';
 import { closeServer, startServer } from './http/server.js';
 import { type ResolvedKeys, resolveKeys } from './keys.js';
 import { createLogger } from './logger.js';
@@ -29,6 +30,12 @@ import { createSnapshotPump } from './ws/snapshots.js';
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 /** At most four snapshots a second reach the sockets, however many changes arrive. */
 const SNAPSHOT_INTERVAL_MS = 250;
+/**
+ * Reports and long history get a pool of their own, so that they can never take the ping
+ * path's connections: two at once (the report gate lets no more run), each cut off after 5 s
+ * rather than the ping pool's 10, and answered 503 report_too_expensive then.
+ */
+const REPORT_POOL = { max: 2, statementTimeoutMs: 5_000, applicationName: 'presently-reports' };
 
 async function main(command: string): Promise<void> {
   const config = loadConfigOrExit();
@@ -57,6 +64,10 @@ async function main(command: string): Promise<void> {
     const pool = createPool({ connectionString: databaseUrl }, logger);
     const db = createDb(pool);
     shutdown.onStop(() => db.destroy());
+    const reportDb = createDb(
+      createPool({ connectionString: databaseUrl, ...REPORT_POOL }, logger),
+    );
+    shutdown.onStop(() => reportDb.destroy());
     const previous = await setAwayTimeout(db, config.awayTimeoutSeconds);
     if (previous !== config.awayTimeoutSeconds) {
       logger.info({ previous, now: config.awayTimeoutSeconds }, 'away timeout changed (seconds)');
@@ -114,6 +125,8 @@ async function main(command: string): Promise<void> {
     shutdown.onStop(async () => requestLimiter?.stop());
     const app = createApp({
       db,
+      reportDb,
+      reportGate: createReportGate({ concurrency: REPORT_POOL.max }),
       keys: keys.keys,
       pings,
       logger,

@@ -24,6 +24,10 @@ export interface PoolOptions {
   applicationName?: string;
   /** How long a query may go unanswered before it fails (15 s; tests shorten it). */
   queryTimeoutMs?: number;
+  /** How long the server may run one statement before cancelling it (10 s; 57014). */
+  statementTimeoutMs?: number;
+  /** How long a request may wait for a free connection (5 s). */
+  connectionTimeoutMs?: number;
 }
 
 /** A pool whose failures surface as errors on the request that met them, never as a hang. */
@@ -33,9 +37,9 @@ export function createPool(options: PoolOptions, logger: Logger): pg.Pool {
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'presently',
     types,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
     idleTimeoutMillis: 30_000,
-    statement_timeout: 10_000,
+    statement_timeout: options.statementTimeoutMs ?? 10_000,
     query_timeout: options.queryTimeoutMs ?? 15_000,
     keepAlive: true,
   });

@@ -12,8 +12,14 @@ const NETWORK_CODES = new Set([
 ]);
 
 // SQLSTATE classes and codes: 08 connection exception, 57P01-57P03 shutdown and start-up,
-// 53300 too many connections, 57014 a statement cancelled (by statement_timeout: overloaded).
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '57014']);
+// 53300 too many connections. Not 57014: a statement the server cancelled came from a server
+// that answers (see isStatementTimeout).
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+
+/** SQLSTATE 57014 query_canceled: here, a statement that ran past statement_timeout. */
+export function isStatementTimeout(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === '57014';
+}
 
 const UNAVAILABLE_MESSAGES = [
   'Connection terminated',

@@ -78,6 +78,20 @@ export function errorResponses(...statuses: (keyof typeof ERRORS)[]) {
   );
 }
 
+/**
+ * The 503 of report and history routes, which have more reasons to give it than the database
+ * being away: the error's code says which.
+ */
+export const reportUnavailable = {
+  503: {
+    description:
+      'Retry after Retry-After seconds. database_unavailable: the database cannot be reached; ' +
+      'reports_busy: too many reports are running; report_too_expensive: the report took too ' +
+      'long (ask for a shorter period or a smaller page)',
+    content: { 'application/json': { schema: errorSchema } },
+  },
+};
+
 /** A JSON answer. */
 export const json = <T extends z.ZodType>(description: string, schema: T) => ({
   description,

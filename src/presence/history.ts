@@ -94,7 +94,10 @@ export interface ActivityPage {
   continueAfter: { day: string; user: string } | undefined;
 }
 
-/** Seconds per status per user and day (reporting.activity), ordered by day then user. */
+/**
+ * Seconds per status per user and day (reporting.activity), ordered by day then user: a page of
+ * `limit` rows after `after`. presently.activity_page computes only the days the page shows.
+ */
 export async function readActivity(
   db: Kysely<Database>,
   period: Period,
@@ -108,13 +111,11 @@ export async function readActivity(
       a.available_seconds as available,
       a.busy_seconds as busy,
       a.away_seconds as away
-    from reporting.activity(
-      ${period.from}::timestamptz, ${period.to}::timestamptz, null, ${user ?? null}
+    from presently.activity_page(
+      ${period.from}::timestamptz, ${period.to}::timestamptz, ${user ?? null}::text,
+      ${after?.day ?? null}::date, ${after?.user ?? null}::text, ${limit + 1}::integer
     ) a
-    where ${after === undefined}
-       or (a.day, a.user_id collate "C") > (${after?.day ?? null}::date, ${after?.user ?? null}::text)
     order by a.day, a.user_id collate "C"
-    limit ${limit + 1}
   `.execute(db);
   const more = rows.length > limit;
   const shown = rows.slice(0, limit);

@@ -3,6 +3,7 @@ import { readMigrations } from '../../src/db/migrate.js';
 import { createReadiness } from '../../src/db/readiness.js';
 import type { Database } from '../../src/db/schema.js';
 import { type App, type AppDeps, createApp } from '../../src/http/app.js';
+import { createReportGate } from '../../src/http/report-gate.js';
 import type { Keys } from '../../src/keys.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createPingWriter } from '../../src/presence/ping-writer.js';
@@ -17,7 +18,8 @@ export const LATEST_MIGRATION = (await readMigrations()).at(-1)?.id ?? 0;
 
 /**
  * The app as main.ts builds it, with a socket hub of its own (no server, so no sockets) and no
- * change listener (so /readyz says so), unless `overrides` give other parts.
+ * change listener (so /readyz says so), unless `overrides` give other parts. Reports share `db`
+ * unless `overrides` give them a pool of their own (`reportDb`), as main.ts does.
  */
 export function testApp(db: Kysely<Database>, overrides: Partial<AppDeps> = {}): App {
   const hub = createSocketHub({ logger: silentLogger });
@@ -25,6 +27,8 @@ export function testApp(db: Kysely<Database>, overrides: Partial<AppDeps> = {}):
   const broadcaster = createBroadcaster({ hub, snapshots });
   return createApp({
     db,
+    reportDb: db,
+    reportGate: createReportGate(),
     keys: KEYS,
     pings: createPingWriter({ db }),
     logger: silentLogger,

@@ -2,9 +2,18 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.js';
 import type { Keys } from '../../keys.js';
 import type { PingWriter } from '../../presence/ping-writer.js';
+import type { ReportGate } from '../report-gate.js';
 
 export interface RouteDeps {
+  /** The ping path's pool: pings, lists, counts, readiness. */
   db: Kysely<Database>;
+  /**
+   * Reports and long history: a small pool of their own with a shorter statement timeout, so
+   * that however heavy they are, they cannot take the ping path's connections.
+   */
+  reportDb: Kysely<Database>;
+  /** The bound on reports running at once, in front of reportDb. */
+  reportGate: ReportGate;
   keys: Keys;
   pings: PingWriter;
 }

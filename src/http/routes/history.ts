@@ -21,6 +21,7 @@ import {
   json,
   KEY_SECURITY,
   pageOf,
+  reportUnavailable,
   statusIntervalSchema,
   userPresenceSchema,
 } from '../schemas.js';
@@ -31,8 +32,11 @@ const HISTORY_RULES = { defaultFrom: { hoursBefore: 24 }, maxDays: 31 };
 const HISTORY_PAGE = { max: 1_000, fallback: 100 };
 const historyCursor = z.object({ after: z.number().int().nonnegative() });
 
-/** `/users/{id}/status` and `/users/{id}/history`: one user, now and over time. */
-export function userHistoryRoutes({ db, keys }: RouteDeps) {
+/**
+ * `/users/{id}/status` and `/users/{id}/history`: one user, now and over time. History (up to
+ * 31 days of the log) runs on the report pool, under the report gate; status on the ping pool.
+ */
+export function userHistoryRoutes({ db, reportDb, reportGate, keys }: RouteDeps) {
   const userKey = requireUserKey(keys);
   return new Hono()
     .get('/:id/status', userKey, async (c) => {
@@ -42,14 +46,14 @@ export function userHistoryRoutes({ db, keys }: RouteDeps) {
       return c.json({ data: status });
     })
     .all('/:id/status', userKey, methodNotAllowed('GET, HEAD'))
-    .get('/:id/history', userKey, async (c) => {
+    .get('/:id/history', userKey, reportGate.guard, async (c) => {
       const user = parseUserId(c.req.param('id'));
       const query = c.req.query();
-      const period = await resolvePeriod(db, query, HISTORY_RULES);
+      const period = await resolvePeriod(reportDb, query, HISTORY_RULES);
       const limit = parseLimit(query.limit, HISTORY_PAGE.max, HISTORY_PAGE.fallback);
       const after = decodeCursor(query.cursor, historyCursor)?.after ?? 0;
-      const page = await readUserHistory(db, user, period, { limit, after });
-      if (page.intervals.length === 0 && !(await isKnownUser(db, user))) {
+      const page = await readUserHistory(reportDb, user, period, { limit, after });
+      if (page.intervals.length === 0 && !(await isKnownUser(reportDb, user))) {
         throw unknownUser(user);
       }
       const next =
@@ -97,7 +101,8 @@ export const userHistoryRouteDocs = [
     },
     responses: {
       200: json('A page of intervals', pageOf(statusIntervalSchema)),
-      ...errorResponses(400, 401, 404, 503),
+      ...errorResponses(400, 401, 404),
+      ...reportUnavailable,
     },
   }),
 ];

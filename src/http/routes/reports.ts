@@ -17,7 +17,13 @@ import { isUserId, parseUserId, userIdText } from '../../presence/validation.js'
 import { requireUserKey } from '../auth.js';
 import { toCsv } from '../csv.js';
 import { methodNotAllowed } from '../errors.js';
-import { dailyActivitySchema, errorResponses, KEY_SECURITY, pageOf } from '../schemas.js';
+import {
+  dailyActivitySchema,
+  errorResponses,
+  KEY_SECURITY,
+  pageOf,
+  reportUnavailable,
+} from '../schemas.js';
 import type { RouteDeps } from './deps.js';
 import { nextPageLink } from './paging.js';
 
@@ -31,10 +37,10 @@ const activityCursor = z.object({
 const CSV_COLUMNS: (keyof DailyActivity)[] = ['user', 'day', 'available', 'busy', 'away'];
 
 /** `/reports/activity`: seconds per status per user and day, as JSON or CSV. */
-export function reportRoutes({ db, keys }: RouteDeps) {
+export function reportRoutes({ reportDb: db, reportGate, keys }: RouteDeps) {
   const userKey = requireUserKey(keys);
   return new Hono()
-    .get('/activity', userKey, async (c) => {
+    .get('/activity', userKey, reportGate.guard, async (c) => {
       const query = c.req.query();
       const period = await resolvePeriod(db, query, ACTIVITY_RULES);
       const user = query.user === undefined ? undefined : parseUserId(query.user);
@@ -100,7 +106,8 @@ export const reportRouteDocs = [
           'text/csv': { schema: z.string().meta({ description: 'user,day,available,busy,away' }) },
         },
       },
-      ...errorResponses(400, 401, 503),
+      ...errorResponses(400, 401),
+      ...reportUnavailable,
     },
   }),
 ];
