@@ -35,6 +35,8 @@ export interface Config {
     requestsPerSecond: number;
     socketsPerAddress: number;
     framesPerSecond: number;
+    /** Users one socket may follow by id (LIMIT_WATCH_USERS). */
+    watchUsers: number;
   };
 }
 
@@ -98,6 +100,7 @@ const limit = z
   .regex(/^\d{1,9}$/, LIMIT_RULE)
   .transform(Number);
 
+const WATCH_RULE = 'must be a whole number from 1 to 100000';
 const PORT_RULE = 'must be a whole number from 0 to 65535';
 const AWAY_RULE = 'must be a number of seconds greater than 0 and at most 31536000 (a year)';
 const RETENTION_RULE = 'must be a whole number of days from 1 to 36500';
@@ -135,6 +138,13 @@ const envSchema = z.object({
   LIMIT_REQUESTS_PER_SECOND: optional(limit),
   LIMIT_SOCKETS_PER_ADDRESS: optional(limit),
   LIMIT_FRAMES_PER_SECOND: optional(limit),
+  LIMIT_WATCH_USERS: optional(
+    z
+      .string()
+      .regex(/^\d{1,6}$/, WATCH_RULE)
+      .transform(Number)
+      .refine((users) => users >= 1 && users <= 100_000, WATCH_RULE),
+  ),
   LOG_FORMAT: optional(z.enum(LOG_FORMATS, { error: 'must be json or pretty' })),
   METRICS_PUBLIC: optional(
     z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
@@ -170,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
       requestsPerSecond: vars.LIMIT_REQUESTS_PER_SECOND ?? 20_000,
       socketsPerAddress: vars.LIMIT_SOCKETS_PER_ADDRESS ?? 20_000,
       framesPerSecond: vars.LIMIT_FRAMES_PER_SECOND ?? 1_000,
+      watchUsers: vars.LIMIT_WATCH_USERS ?? 1_000,
     },
   };
 }

@@ -28,7 +28,12 @@ describe('loadConfig', () => {
       logFormat: undefined,
       metricsPublic: false,
       corsOrigins: [],
-      limits: { requestsPerSecond: 20_000, socketsPerAddress: 20_000, framesPerSecond: 1_000 },
+      limits: {
+        requestsPerSecond: 20_000,
+        socketsPerAddress: 20_000,
+        framesPerSecond: 1_000,
+        watchUsers: 1_000,
+      },
     });
   });
 
@@ -60,6 +65,7 @@ describe('loadConfig', () => {
         LIMIT_REQUESTS_PER_SECOND: '100',
         LIMIT_SOCKETS_PER_ADDRESS: '0',
         LIMIT_FRAMES_PER_SECOND: '5',
+        LIMIT_WATCH_USERS: '50',
       },
       '/srv',
     );
@@ -77,7 +83,7 @@ describe('loadConfig', () => {
       logFormat: 'pretty',
       metricsPublic: true,
       corsOrigins: ['https://app.example.com'],
-      limits: { requestsPerSecond: 100, socketsPerAddress: 0, framesPerSecond: 5 },
+      limits: { requestsPerSecond: 100, socketsPerAddress: 0, framesPerSecond: 5, watchUsers: 50 },
     });
   });
 
@@ -117,6 +123,8 @@ describe('loadConfig', () => {
     ['CORS_ORIGINS', 'app.example.com'],
     ['LIMIT_REQUESTS_PER_SECOND', '-1'],
     ['LIMIT_FRAMES_PER_SECOND', 'lots'],
+    ['LIMIT_WATCH_USERS', '0'],
+    ['LIMIT_WATCH_USERS', '100001'],
     ['CORS_ORIGINS', 'https://app.example.com/path'],
     ['CORS_ORIGINS', 'ftp://files.example.com'],
     ['LOG_FORMAT', 'yaml'],

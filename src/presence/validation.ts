@@ -39,7 +39,7 @@ const storedUserId = z
  * `1` and `"1"` are the same user: integers become their decimal string. Integers beyond 2^53
  * are refused, since JSON parsing has already rounded them to another number.
  */
-const userId = z
+export const userId = z
   .union(
     [
       z.string(),

@@ -1,0 +1,76 @@
+/**
+ * What one subscriber follows: everyone (the seed's behaviour), or a set of user ids (empty:
+ * nobody, counts only).
+ */
+export type Watch = 'all' | ReadonlySet<string>;
+
+export const FOLLOW_NOBODY: Watch = new Set<string>();
+
+/**
+ * Who follows whom, for any transport: a change is matched to the subscribers that follow its
+ * user through an index from user to subscribers, in time proportional to those subscribers,
+ * never by scanning every subscriber's list. A subscriber that follows everyone is one entry,
+ * not one per user.
+ */
+export interface WatchIndex<S> {
+  /** Replaces what `subscriber` follows. */
+  set(subscriber: S, watch: Watch): void;
+  /** Forgets `subscriber` (it closed). */
+  remove(subscriber: S): void;
+  /** What `subscriber` follows; everyone for one never set. */
+  watchOf(subscriber: S): Watch;
+  /** Subscribers a change of `user` concerns: those following everyone, then those naming it. */
+  followersOf(user: string): Generator<S>;
+  /** Subscribers following everyone. */
+  readonly everyone: ReadonlySet<S>;
+  /** Subscribers naming `user` in their list (those following everyone left out). */
+  listFollowersOf(user: string): ReadonlySet<S> | undefined;
+}
+
+export function createWatchIndex<S>(): WatchIndex<S> {
+  const everyone = new Set<S>();
+  const lists = new Map<S, ReadonlySet<string>>();
+  const byUser = new Map<string, Set<S>>();
+
+  const unlist = (subscriber: S) => {
+    const users = lists.get(subscriber);
+    if (!users) return;
+    lists.delete(subscriber);
+    for (const user of users) {
+      const followers = byUser.get(user);
+      followers?.delete(subscriber);
+      if (followers?.size === 0) byUser.delete(user);
+    }
+  };
+
+  const index: WatchIndex<S> = {
+    set(subscriber, watch) {
+      index.remove(subscriber);
+      if (watch === 'all') {
+        everyone.add(subscriber);
+        return;
+      }
+      lists.set(subscriber, watch);
+      for (const user of watch) {
+        let followers = byUser.get(user);
+        if (!followers) byUser.set(user, (followers = new Set()));
+        followers.add(subscriber);
+      }
+    },
+    remove(subscriber) {
+      everyone.delete(subscriber);
+      unlist(subscriber);
+    },
+    watchOf(subscriber) {
+      return lists.get(subscriber) ?? 'all';
+    },
+    *followersOf(user) {
+      yield* everyone;
+      const followers = byUser.get(user);
+      if (followers) yield* followers;
+    },
+    everyone,
+    listFollowersOf: (user) => byUser.get(user),
+  };
+  return index;
+}
