@@ -79,13 +79,15 @@ describe('POST /users/ping', () => {
       const prefix = '{"id":"big","status":"busy","pad":"';
       return `${prefix}${'a'.repeat(bytes - prefix.length - 2)}"}`;
     };
-    for (const [bytes, status] of [
+    const cases: [number, number][] = [
       [16 * 1024, 200],
       [16 * 1024 + 1, 413],
-    ]) {
+    ];
+    for (const [bytes, status] of cases) {
       const raw = body(bytes);
       expect(Buffer.byteLength(raw)).toBe(bytes);
-      for (const headers of [{}, { 'content-length': String(bytes) }]) {
+      const withLength: Record<string, string> = { 'content-length': String(bytes) };
+      for (const headers of [{}, withLength]) {
         const answer = await request(app(), 'POST', '/users/ping', { raw, headers });
         expect(answer.status, JSON.stringify(headers)).toBe(status);
       }
