@@ -35,6 +35,8 @@ export interface ResumeDeps {
   hub: SocketHub;
   broadcaster: Broadcaster;
   logger: Logger;
+  /** MAX_REPLAY_CHANGES unless given (tests). */
+  maxReplayChanges?: number;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function resume(deps: ResumeDeps, peer: Peer, since: number): Promi
     const [horizon, newest] = await Promise.all([readHistoryHorizon(db), latestPosition(db)]);
     // Pruning may have emptied the log: positions up to the horizon were all valid once.
     const latest = Math.max(horizon, newest);
-    const reason = resyncReason(since, horizon, latest);
+    const reason = resyncReason(since, horizon, latest, deps.maxReplayChanges);
     if (reason) hub.send(peer, encodeFrame('resync', { position: latest, reason }));
     const position = await replay(deps, peer, reason ? latest : since, !reason);
     if (position === undefined) return;
@@ -112,10 +114,15 @@ export function hold(peer: Peer, position: number, frame: Buffer, maxBytes: numb
   peer.droppedThrough = position;
 }
 
-function resyncReason(since: number, horizon: number, latest: number): ResyncReason | undefined {
+function resyncReason(
+  since: number,
+  horizon: number,
+  latest: number,
+  maxReplayChanges = MAX_REPLAY_CHANGES,
+): ResyncReason | undefined {
   if (since < horizon) return 'pruned';
   if (since > latest) return 'unknown_position';
-  if (latest - since > MAX_REPLAY_CHANGES) return 'too_far_behind';
+  if (latest - since > maxReplayChanges) return 'too_far_behind';
   return undefined;
 }
 

@@ -1,51 +1,34 @@
-import { once } from 'node:events';
-import type net from 'node:net';
-import { type KyselyPlugin, sql } from 'kysely';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { sql } from 'kysely';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { latestPosition, readChangesAfter } from '../../src/presence/changes.js';
 import { createBroadcaster } from '../../src/ws/broadcaster.js';
-import { createSocketHub, type Peer, type SocketHub } from '../../src/ws/hub.js';
+import type { Peer } from '../../src/ws/hub.js';
 import { resume } from '../../src/ws/resume.js';
 import { createSnapshotPump } from '../../src/ws/snapshots.js';
 import { silentLogger, useTestDatabase } from '../helpers/database.js';
-import { type Frame, isEvent, openSocket, type TestSocket } from '../helpers/socket.js';
+import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
+import { type Frame, isEvent } from '../helpers/socket.js';
 
 // The bounds of a socket catching up with `?since=` (src/ws/resume.ts), in process: the hub,
 // broadcaster and catch-up as main.ts wires them, a real socket over loopback, and changes
 // published from the log by hand where the change feed would publish them.
 
 const database = useTestDatabase();
+const loopback = useLoopbackHub();
 const BOUND = 1024 * 1024;
 
-let server: WebSocketServer | undefined;
-let hub: SocketHub | undefined;
-let client: TestSocket | undefined;
-let stopSnapshots = () => {};
-
-afterEach(async () => {
-  client?.socket.terminate();
-  stopSnapshots();
-  await hub?.close(100);
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  server = hub = client = undefined;
+beforeEach(async () => {
+  await sql`select presently.clear_all()`.execute(database.db);
 });
 
 /** The hub and broadcaster, and a client whose server side (its peer) is registered. */
 async function connect() {
   const { db } = database;
-  hub = createSocketHub({ logger: silentLogger, maxBufferedBytes: BOUND });
+  const hub = await loopback.start({ maxBufferedBytes: BOUND });
   const snapshots = createSnapshotPump({ db, hub, logger: silentLogger, intervalMs: 250 });
-  stopSnapshots = () => snapshots.stop();
+  loopback.onStop(() => snapshots.stop());
   const broadcaster = createBroadcaster({ hub, snapshots });
-  server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection') as Promise<[WebSocket]>;
-  client = await openSocket(`ws://127.0.0.1:${port}`);
-  const [socket] = await accepted;
-  const peer = hub.add(socket) as Peer;
-  return { hub, broadcaster, peer, client };
+  return { hub, broadcaster, ...(await loopback.connect()) };
 }
 
 /** `count` changes in one transaction, with ids as long as allowed (large frames). */
@@ -69,22 +52,6 @@ const positions = (frames: Frame[]) =>
 const heldBytes = (peer: Peer) =>
   (peer.held ?? []).reduce((sum, change) => sum + change.frame.length, 0);
 
-/** Runs `hook` once, when the first read of the change log has been answered. */
-function afterFirstLogRead(hook: () => Promise<void>): KyselyPlugin {
-  let done = false;
-  return {
-    transformQuery: (args) => args.node,
-    async transformResult({ result }) {
-      const [row] = result.rows as Record<string, unknown>[];
-      if (!done && row && 'user_id' in row && 'position' in row) {
-        done = true;
-        await hook();
-      }
-      return result;
-    },
-  };
-}
-
 describe('the live changes held for a catching-up socket', () => {
   it('stay within the memory bound of unsent bytes, and none is lost or sent twice', async () => {
     const { hub, broadcaster, peer, client } = await connect();
@@ -107,7 +74,7 @@ describe('the live changes held for a catching-up socket', () => {
         }
       }
     };
-    const db = database.db.withPlugin(afterFirstLogRead(stream));
+    const db = database.db.withPlugin(onFirstResult(['user_id', 'position'], stream));
     await resume({ db, hub, broadcaster, logger: silentLogger }, peer, since);
 
     const expected = await logPositionsAfter(since);
@@ -120,5 +87,31 @@ describe('the live changes held for a catching-up socket', () => {
     expect(mostHeld).toBeGreaterThan(0);
     expect(mostHeld).toBeLessThanOrEqual(BOUND);
     expect(peer.held).toBeUndefined();
+  });
+});
+
+describe('a socket too far behind', () => {
+  it('gets a resync, then live changes and snapshots, rather than every change', async () => {
+    const { hub, broadcaster, peer, client } = await connect();
+    const since = await latestPosition(database.db);
+    await addUsers('missed-', 11);
+    const deps = { db: database.db, hub, broadcaster, logger: silentLogger, maxReplayChanges: 10 };
+    await resume(deps, peer, since);
+    const resync = await client.next(isEvent('resync'));
+    expect(resync.data).toEqual({ position: since + 11, reason: 'too_far_behind' });
+    await client.next(isEvent('online-users-count'));
+    expect(positions(client.frames)).toEqual([]);
+    expect(client.frames[0]?.event).toBe('resync');
+  });
+
+  it('is caught up when it is no further behind than the bound', async () => {
+    const { hub, broadcaster, peer, client } = await connect();
+    const since = await latestPosition(database.db);
+    await addUsers('missed-', 10);
+    const deps = { db: database.db, hub, broadcaster, logger: silentLogger, maxReplayChanges: 10 };
+    await resume(deps, peer, since);
+    await client.next(isEvent('online-users-count'));
+    expect(client.all('resync')).toEqual([]);
+    expect(positions(client.frames)).toEqual(await logPositionsAfter(since));
   });
 });
