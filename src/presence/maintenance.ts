@@ -9,6 +9,17 @@ import { pruneAllHistory } from './retention.js';
 const SWEEP_INTERVAL_MS = 1_000;
 /** History past its retention is pruned about this often. */
 const PRUNE_INTERVAL_MS = 60_000;
+/**
+ * And soon after start-up: a restart with a shorter retention, or after a long stop, prunes
+ * without waiting a minute.
+ */
+const FIRST_PRUNE_AFTER_MS = 1_000;
+
+export interface MaintenanceIntervals {
+  sweepMs: number;
+  pruneMs: number;
+  firstPruneMs: number;
+}
 
 export interface Maintenance {
   start(): void;
@@ -23,13 +34,21 @@ export function createMaintenance(options: {
   db: Kysely<Database>;
   logger: Logger;
   historyRetentionDays: number;
+  /** The constants above unless given (tests). */
+  intervals?: Partial<MaintenanceIntervals>;
 }): Maintenance {
   const { db, logger, historyRetentionDays } = options;
+  const intervals: MaintenanceIntervals = {
+    sweepMs: SWEEP_INTERVAL_MS,
+    pruneMs: PRUNE_INTERVAL_MS,
+    firstPruneMs: FIRST_PRUNE_AFTER_MS,
+    ...options.intervals,
+  };
   let stopping = false;
   const sweeper = createPeriodicTask({
     name: 'away sweep',
     logger,
-    intervalMs: SWEEP_INTERVAL_MS,
+    intervalMs: intervals.sweepMs,
     run: async () => {
       const swept = await sweepAway(db);
       if (swept > 0) logger.debug({ swept }, 'users marked away');
@@ -38,7 +57,8 @@ export function createMaintenance(options: {
   const pruner = createPeriodicTask({
     name: 'history pruning',
     logger,
-    intervalMs: PRUNE_INTERVAL_MS,
+    intervalMs: intervals.pruneMs,
+    firstAfterMs: intervals.firstPruneMs,
     run: async () => {
       const shouldStop = () => stopping;
       const pruned = await pruneAllHistory(db, historyRetentionDays, { shouldStop });

@@ -7,7 +7,7 @@ export interface PeriodicTask {
 }
 
 /**
- * Runs `run` every `intervalMs`, one run at a time, the first one `intervalMs` after start.
+ * Runs `run` every `intervalMs`, one run at a time, the first one `firstAfterMs` after start.
  * Every instance runs such tasks (the away sweep, history pruning): their SQL makes concurrent
  * runs safe, so no instance has to be elected. A failure is logged once per outage, since the
  * database being away is reported elsewhere too.
@@ -16,6 +16,8 @@ export function createPeriodicTask(options: {
   name: string;
   logger: Logger;
   intervalMs: number;
+  /** When the first run comes after start (default: `intervalMs`). */
+  firstAfterMs?: number;
   run: () => Promise<void>;
 }): PeriodicTask {
   const { name, logger, intervalMs, run } = options;
@@ -35,18 +37,18 @@ export function createPeriodicTask(options: {
     }
   };
 
-  const schedule = () => {
+  const schedule = (delay = intervalMs) => {
     if (stopped) return;
     timer = setTimeout(() => {
-      running = runOnce().finally(schedule);
-    }, intervalMs);
+      running = runOnce().finally(() => schedule());
+    }, delay);
   };
 
   return {
     start() {
       if (!stopped) return;
       stopped = false;
-      schedule();
+      schedule(options.firstAfterMs);
     },
     async stop() {
       stopped = true;

@@ -1,6 +1,7 @@
 import type { StatusChange } from '../presence/changes.js';
 import { encodeChange } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
+import { hold } from './resume.js';
 import type { SnapshotPump } from './snapshots.js';
 
 export interface Broadcaster {
@@ -26,7 +27,7 @@ export function createBroadcaster({
 }): Broadcaster {
   const deliver = (peer: Peer, position: number, frame: Buffer) => {
     if (peer.held) {
-      peer.held.push({ position, frame });
+      hold(peer, position, frame, hub.maxBufferedBytes);
     } else if (position > peer.deliveredThrough) {
       peer.deliveredThrough = position;
       hub.send(peer, frame);

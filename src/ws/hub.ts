@@ -17,6 +17,13 @@ export interface Peer {
    * here, in order, until the catch-up has caught up with them.
    */
   held?: HeldChange[];
+  /** The bytes of `held`, bounded like unsent bytes (see resume.ts `hold`). */
+  heldBytes?: number;
+  /**
+   * The highest position let go from `held` to keep it within the bound: the catch-up reads the
+   * log at least this far before it releases what is held.
+   */
+  droppedThrough?: number;
 }
 
 export interface HeldChange {
@@ -47,6 +54,8 @@ export interface SocketHub {
   /** Open sockets that are sent to. */
   peers(): Generator<Peer>;
   readonly size: number;
+  /** The bound on what one socket may have waiting in memory (unsent bytes, held changes). */
+  readonly maxBufferedBytes: number;
   /** Work started for a socket (a ping being stored) that closing waits for. */
   track(work: Promise<unknown>): void;
   /**
@@ -140,6 +149,7 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
     get size() {
       return sockets.size - dropped;
     },
+    maxBufferedBytes,
     track(promise) {
       const settled = promise.then(
         () => {},

@@ -35,6 +35,8 @@ export interface ResumeDeps {
   hub: SocketHub;
   broadcaster: Broadcaster;
   logger: Logger;
+  /** MAX_REPLAY_CHANGES unless given (tests). */
+  maxReplayChanges?: number;
 }
 
 /**
@@ -47,46 +49,87 @@ export interface ResumeDeps {
 export async function resume(deps: ResumeDeps, peer: Peer, since: number): Promise<void> {
   const { db, hub, broadcaster, logger } = deps;
   peer.held = [];
+  peer.heldBytes = 0;
+  peer.droppedThrough = 0;
   try {
     const [horizon, newest] = await Promise.all([readHistoryHorizon(db), latestPosition(db)]);
     // Pruning may have emptied the log: positions up to the horizon were all valid once.
     const latest = Math.max(horizon, newest);
-    const reason = resyncReason(since, horizon, latest);
-    let position = since;
-    if (reason) {
-      hub.send(peer, encodeFrame('resync', { position: latest, reason }));
-      position = latest;
-    } else {
-      for (;;) {
-        const batch = await readChangesAfter(db, position, REPLAY_BATCH);
-        if (!isOpen(peer)) return;
-        for (const change of batch) hub.send(peer, encodeChange(change));
-        position = batch.at(-1)?.position ?? position;
-        if (batch.length < REPLAY_BATCH) break;
-        await drained(peer.socket);
-      }
-    }
+    const reason = resyncReason(since, horizon, latest, deps.maxReplayChanges);
+    if (reason) hub.send(peer, encodeFrame('resync', { position: latest, reason }));
+    const position = await replay(deps, peer, reason ? latest : since, !reason);
+    if (position === undefined) return;
     release(broadcaster, peer, position);
     broadcaster.welcome(peer);
   } catch (error) {
     // The client keeps its position: it reconnects with it and loses nothing.
     logger.warn({ reason: (error as Error).message }, 'could not resume a socket');
-    peer.held = undefined;
+    peer.held = peer.heldBytes = peer.droppedThrough = undefined;
     peer.socket.close(CLOSE_TRY_AGAIN_LATER, 'could not read the change log; reconnect');
   }
 }
 
-function resyncReason(since: number, horizon: number, latest: number): ResyncReason | undefined {
+/**
+ * Sends the log after `after`, in batches, waiting for the socket to drain in between, and
+ * answers the last position sent (undefined if the socket went). It reads to the end of the log
+ * when `toEnd`, and always at least as far as any live change let go from `held`.
+ */
+async function replay(
+  { db, hub }: ResumeDeps,
+  peer: Peer,
+  after: number,
+  toEnd: boolean,
+): Promise<number | undefined> {
+  let position = after;
+  let more = toEnd;
+  while (more || position < (peer.droppedThrough ?? 0)) {
+    const batch = await readChangesAfter(db, position, REPLAY_BATCH);
+    if (!isOpen(peer)) return undefined;
+    for (const change of batch) hub.send(peer, encodeChange(change));
+    // Nothing left: what was let go was deleted meanwhile (a clear leaves a marker after it).
+    if (batch.length === 0) break;
+    position = batch.at(-1)?.position ?? position;
+    more = batch.length === REPLAY_BATCH;
+    if (more) await drained(peer.socket);
+  }
+  return position;
+}
+
+/**
+ * Holds a live change for a socket catching up, within the bound of what a socket may have
+ * waiting (`maxBytes`). Past it, everything held is let go: every live change was read from the
+ * log (see change-feed.ts), so the catch-up reads it there instead, in order, before what is
+ * held from then on is released. Nothing is lost or sent twice, and memory stays bounded.
+ */
+export function hold(peer: Peer, position: number, frame: Buffer, maxBytes: number): void {
+  if (!peer.held) return;
+  const bytes = (peer.heldBytes ?? 0) + frame.length;
+  if (bytes <= maxBytes) {
+    peer.held.push({ position, frame });
+    peer.heldBytes = bytes;
+    return;
+  }
+  peer.held = [];
+  peer.heldBytes = 0;
+  peer.droppedThrough = position;
+}
+
+function resyncReason(
+  since: number,
+  horizon: number,
+  latest: number,
+  maxReplayChanges = MAX_REPLAY_CHANGES,
+): ResyncReason | undefined {
   if (since < horizon) return 'pruned';
   if (since > latest) return 'unknown_position';
-  if (latest - since > MAX_REPLAY_CHANGES) return 'too_far_behind';
+  if (latest - since > maxReplayChanges) return 'too_far_behind';
   return undefined;
 }
 
 /** Live again: what was held meanwhile goes out, less what the catch-up already sent. */
 function release(broadcaster: Broadcaster, peer: Peer, position: number): void {
   const held = peer.held ?? [];
-  peer.held = undefined;
+  peer.held = peer.heldBytes = peer.droppedThrough = undefined;
   peer.deliveredThrough = Math.max(peer.deliveredThrough, position);
   for (const change of held) broadcaster.deliver(peer, change.position, change.frame);
 }

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createDb, createPool } from '../../src/db/connection.js';
+import { createRateLimiter } from '../../src/http/rate-limit.js';
 import { createLogger } from '../../src/logger.js';
 import { silentLogger } from '../helpers/database.js';
 import { KEYS, request, testApp } from '../helpers/http.js';
@@ -128,11 +129,52 @@ describe('in the app', () => {
     expect(answer.status).toBe(503);
     expect(answer.headers.get('x-request-id')).toBe('failing-1');
     const logged: Line[] = lines.map((line) => JSON.parse(line));
-    expect(logged.map(({ msg, requestId }) => ({ msg, requestId }))).toEqual([
-      { msg: 'database unavailable', requestId: 'failing-1' },
-      { msg: 'request', requestId: 'failing-1' },
+    expect(logged.map(({ msg, requestId, level }) => ({ msg, requestId, level }))).toEqual([
+      { msg: 'database unavailable', requestId: 'failing-1', level: 40 },
+      { msg: 'request', requestId: 'failing-1', level: 40 },
     ]);
     expect(lines.join('')).not.toContain(KEYS.access);
+  });
+
+  it('logs refusals at debug, other client errors at info, failures at warn and error', async () => {
+    // A client without a key, or flooding, is refused on every request: at info, each refusal
+    // would write a line, as fast as the rate limit lets it ask.
+    const { logger, lines } = memoryLogger();
+    const app = testApp(realtime.db, { logger });
+    const asked: [number, () => Promise<{ status: number }>][] = [
+      [401, () => request(app, 'GET', '/users/count', { key: null })],
+      [401, () => request(app, 'GET', '/ws', { key: 'wrong' })],
+      [403, () => request(app, 'GET', '/ws', { headers: { Origin: 'https://elsewhere.example' } })],
+      [404, () => request(app, 'GET', '/no/such/route')],
+      [405, () => request(app, 'DELETE', '/users/count')],
+      [400, () => request(app, 'POST', '/users/ping', { raw: '{' })],
+      [413, () => request(app, 'POST', '/users/ping', { raw: ' '.repeat(17 * 1024) })],
+    ];
+    for (const [status, ask] of asked) expect((await ask()).status).toBe(status);
+    const limiter = createRateLimiter({ perSecond: 0.001, burst: 1 });
+    try {
+      const limited = testApp(realtime.db, { logger, requestLimiter: limiter });
+      expect((await request(limited, 'GET', '/users/count')).status).toBe(200);
+      expect((await request(limited, 'GET', '/users/count')).status).toBe(429);
+    } finally {
+      limiter.stop();
+    }
+    const levels = lines
+      .map((line) => JSON.parse(line))
+      .filter((line: Line) => line.msg === 'request')
+      .map((line: Line) => [line.status, line.level]);
+    // pino's levels: 20 debug, 30 info.
+    expect(levels).toEqual([
+      [401, 20],
+      [401, 20],
+      [403, 20],
+      [404, 20],
+      [405, 20],
+      [400, 30],
+      [413, 30],
+      [200, 20],
+      [429, 20],
+    ]);
   });
 
   it('censors headers and keys that a log line might carry', () => {

@@ -73,11 +73,25 @@ describe('POST /users/ping', () => {
     expect((await presenceRows(database.db)).map((row) => row.user_id)).toEqual([id]);
   });
 
-  it('accepts a body of exactly 16 KiB', async () => {
-    const prefix = '{"id":"big","status":"busy","pad":"';
-    const raw = `${prefix}${'a'.repeat(16 * 1024 - prefix.length - 2)}"}`;
-    expect(Buffer.byteLength(raw)).toBe(16 * 1024);
-    expect((await request(app(), 'POST', '/users/ping', { raw })).status).toBe(200);
+  it('accepts a body of exactly 16 KiB and refuses one byte more, with or without Content-Length', async () => {
+    // With a Content-Length the length is judged from the header, without it as the body streams.
+    const body = (bytes: number) => {
+      const prefix = '{"id":"big","status":"busy","pad":"';
+      return `${prefix}${'a'.repeat(bytes - prefix.length - 2)}"}`;
+    };
+    const cases: [number, number][] = [
+      [16 * 1024, 200],
+      [16 * 1024 + 1, 413],
+    ];
+    for (const [bytes, status] of cases) {
+      const raw = body(bytes);
+      expect(Buffer.byteLength(raw)).toBe(bytes);
+      const withLength: Record<string, string> = { 'content-length': String(bytes) };
+      for (const headers of [{}, withLength]) {
+        const answer = await request(app(), 'POST', '/users/ping', { raw, headers });
+        expect(answer.status, JSON.stringify(headers)).toBe(status);
+      }
+    }
   });
 });
 

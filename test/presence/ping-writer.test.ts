@@ -153,6 +153,17 @@ describe('the counts a ping answers', () => {
     expect(await totals()).toEqual(await countUsers(database.db));
   });
 
+  it('are emptied by a clear in the same transaction as pings, with what was pending', async () => {
+    await writePings(database.db, [ping('before', 'available')]);
+    const client = await connect();
+    await client.query('begin');
+    await client.query(`select * from presently.ping_many('{a,b}', '{busy,available}')`);
+    await client.query('select presently.clear_all()');
+    await client.query('commit');
+    expect(await countUsers(database.db)).toEqual({ available: 0, busy: 0, away: 0 });
+    expect(await totals()).toEqual(await countUsers(database.db));
+  });
+
   it('agree with the status views after pings, sweeps, deletes and clears', async () => {
     await sql`update presently.settings set away_timeout = interval '1 second'`.execute(
       database.db,

@@ -1,0 +1,38 @@
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { createSnapshotPump } from '../../src/ws/snapshots.js';
+import { silentLogger, useTestDatabase } from '../helpers/database.js';
+import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
+import { isEvent } from '../helpers/socket.js';
+
+// The snapshot pump (src/ws/snapshots.ts) in process, over a real socket: however changes fall
+// between its reads, one snapshot always follows the last change.
+
+const database = useTestDatabase();
+const loopback = useLoopbackHub();
+
+describe('the snapshot pump', () => {
+  it('reads again after a read during which something changed', async () => {
+    const hub = await loopback.start();
+    const { client, peer } = await loopback.connect();
+    // The change commits once the first snapshot has been read, before the pump has it: that
+    // snapshot cannot include it, so another must follow.
+    const changeDuringRead = async () => {
+      await sql`insert into presently.presence (user_id, status, last_ping)
+        values ('late', 'busy', now())`.execute(database.db);
+      pump.changed();
+    };
+    const db = database.db.withPlugin(onFirstResult(['list', 'counts'], changeDuringRead));
+    const pump = createSnapshotPump({ db, hub, logger: silentLogger, intervalMs: 50 });
+    loopback.onStop(() => pump.stop());
+
+    pump.welcome(peer);
+    const first = await client.next(isEvent('online-users-list'));
+    expect(first.data).toEqual([]);
+    const after = await client.next(
+      isEvent('online-users-list', (list) => list.length > 0),
+      5_000,
+    );
+    expect(after.data).toEqual([expect.objectContaining({ user: 'late', status: 'busy' })]);
+  });
+});
