@@ -121,6 +121,15 @@ describe('GET /reports/activity', () => {
     }
   });
 
+  it('answers JSON to a client that refuses CSV (q=0)', async () => {
+    for (const accept of ['text/csv;q=0', 'text/csv; q=0.000, application/json']) {
+      const answer = await get(twoDays, { headers: { accept } });
+      expect(answer.status, accept).toBe(200);
+      expect(answer.headers.get('content-type'), accept).toMatch(/^application\/json/);
+      expect(answer.body).toEqual({ data: twoDaysRows, next: null });
+    }
+  });
+
   it('pages CSV too, with a Link to the next page', async () => {
     const answer = await text(`${twoDays}&format=csv&limit=2`);
     expect(answer.body).toBe(

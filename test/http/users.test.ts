@@ -115,6 +115,9 @@ describe('bad pings are refused with 400 and change nothing', () => {
     ['an array id', '{"id": [1], "status": "busy"}', 'invalid_id'],
     ['a NUL in the id', '{"id": "a\\u0000b", "status": "busy"}', 'invalid_id'],
     ['a newline in the id', '{"id": "a\\nb", "status": "busy"}', 'invalid_id'],
+    ['a C1 control (U+0080) in the id', '{"id": "a\\u0080b", "status": "busy"}', 'invalid_id'],
+    ['a C1 control (U+0085) in the id', '{"id": "a\u0085b", "status": "busy"}', 'invalid_id'],
+    ['a C1 control (U+009F) in the id', '{"id": "a\\u009fb", "status": "busy"}', 'invalid_id'],
     ['a lone surrogate in the id', '{"id": "a\\ud800", "status": "busy"}', 'invalid_id'],
     [
       'a right-to-left override in the id',

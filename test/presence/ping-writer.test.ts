@@ -79,6 +79,17 @@ describe('the ping writer', () => {
     await Promise.all(pings);
   });
 
+  it('drains only once a batch in flight is stored, with nothing queued behind it', async () => {
+    // The common case at shutdown: one write on its way, the queue empty.
+    const writer = createPingWriter({ db: database.db });
+    const order: string[] = [];
+    const recorded = writer.record(ping('in-flight', 'busy')).then(() => order.push('stored'));
+    await writer.drain().then(() => order.push('drained'));
+    await recorded;
+    expect(order).toEqual(['stored', 'drained']);
+    expect((await presenceRows(database.db)).map((row) => row.user_id)).toEqual(['in-flight']);
+  });
+
   it('drains after a failed write too', async () => {
     const pool = createPool(
       { connectionString: `postgres://nobody@127.0.0.1:${await closedPort()}/none` },
