@@ -140,6 +140,7 @@ async function main(command: string): Promise<void> {
       socketLimits: {
         perAddress: config.limits.socketsPerAddress,
         framesPerSecond: config.limits.framesPerSecond,
+        watchUsers: config.limits.watchUsers,
       },
     });
     // The hub tracks the sockets: the server's own set (and a listener on every socket) is not

@@ -35,8 +35,8 @@ export interface AppDeps extends RouteDeps {
   corsOrigins?: AllowedOrigins;
   /** Requests per client address (LIMIT_REQUESTS_PER_SECOND); absent: no limit. */
   requestLimiter?: RateLimiter;
-  /** LIMIT_SOCKETS_PER_ADDRESS and LIMIT_FRAMES_PER_SECOND; absent: no limits. */
-  socketLimits?: { perAddress: number; framesPerSecond: number };
+  /** LIMIT_SOCKETS_PER_ADDRESS, LIMIT_FRAMES_PER_SECOND, LIMIT_WATCH_USERS; absent: no limits. */
+  socketLimits?: { perAddress: number; framesPerSecond: number; watchUsers?: number };
 }
 
 /** Every route /openapi.json describes (a test checks the app has exactly these). */

@@ -4,8 +4,6 @@
  */
 export type Watch = 'all' | ReadonlySet<string>;
 
-export const FOLLOW_NOBODY: Watch = new Set<string>();
-
 /**
  * Who follows whom, for any transport: a change is matched to the subscribers that follow its
  * user through an index from user to subscribers, in time proportional to those subscribers,
@@ -19,6 +17,8 @@ export interface WatchIndex<S> {
   remove(subscriber: S): void;
   /** What `subscriber` follows; everyone for one never set. */
   watchOf(subscriber: S): Watch;
+  /** Whether `subscriber` was set (and not removed since). */
+  has(subscriber: S): boolean;
   /** Subscribers a change of `user` concerns: those following everyone, then those naming it. */
   followersOf(user: string): Generator<S>;
   /** Subscribers following everyone. */
@@ -52,9 +52,9 @@ export function createWatchIndex<S>(): WatchIndex<S> {
       }
       lists.set(subscriber, watch);
       for (const user of watch) {
-        let followers = byUser.get(user);
-        if (!followers) byUser.set(user, (followers = new Set()));
-        followers.add(subscriber);
+        const followers = byUser.get(user);
+        if (followers) followers.add(subscriber);
+        else byUser.set(user, new Set([subscriber]));
       }
     },
     remove(subscriber) {
@@ -64,6 +64,7 @@ export function createWatchIndex<S>(): WatchIndex<S> {
     watchOf(subscriber) {
       return lists.get(subscriber) ?? 'all';
     },
+    has: (subscriber) => everyone.has(subscriber) || lists.has(subscriber),
     *followersOf(user) {
       yield* everyone;
       const followers = byUser.get(user);

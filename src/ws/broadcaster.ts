@@ -1,22 +1,35 @@
 import type { StatusChange } from '../presence/changes.js';
+import type { Watch } from '../realtime/watch.js';
 import { encodeChange } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
 import { hold } from './resume.js';
 import type { SnapshotPump } from './snapshots.js';
 
 export interface Broadcaster {
-  /** Changes read from the log, in order: deltas now, snapshots coalesced. */
+  /** Changes read from the log, in order: deltas now, to their followers; snapshots coalesced. */
   publish(changes: StatusChange[]): void;
   /** Sends a change to one socket, unless it already has it; held while it catches up. */
   deliver(peer: Peer, position: number, frame: Buffer): void;
+  /** Sets what a new socket follows, before anything is sent to it. */
+  follow(peer: Peer, watch: Watch): void;
+  /** The snapshots a socket's watch calls for (at connect, or once caught up). */
   welcome(peer: Peer): void;
+  /**
+   * Replaces what a socket follows (`subscribe`), and answers with the list of the followed
+   * users the service knows, then the counts.
+   */
+  subscribe(peer: Peer, watch: Watch): void;
+  /** Whether a change is one the socket hears: a change of a user it follows, or a clear. */
+  concerns(peer: Peer, change: StatusChange): boolean;
   /** A socket closed: nothing is kept for it. */
   forget(peer: Peer): void;
 }
 
 /**
  * Every change goes out as it is read, as a `presence-change` (or `presence-cleared`) frame
- * encoded once for all sockets; the seed's snapshots follow through the pump.
+ * encoded once for all sockets, to the sockets that follow its user, found through the watch
+ * index (work in proportion to them, not to every socket); the seed's snapshots follow through
+ * the pump.
  */
 export function createBroadcaster({
   hub,
@@ -25,6 +38,7 @@ export function createBroadcaster({
   hub: SocketHub;
   snapshots: SnapshotPump;
 }): Broadcaster {
+  const { watch } = snapshots;
   const deliver = (peer: Peer, position: number, frame: Buffer) => {
     if (peer.held) {
       hold(peer, position, frame, hub.maxBufferedBytes);
@@ -33,19 +47,42 @@ export function createBroadcaster({
       hub.send(peer, frame);
     }
   };
+  /** A clear concerns every socket that follows anyone. */
+  const followsAnyone = (peer: Peer) => {
+    const watched = watch.watchOf(peer);
+    return watched === 'all' || watched.size > 0;
+  };
   return {
     publish(changes) {
       if (changes.length === 0) return;
       // Snapshots first: they must follow whatever becomes of the deltas.
-      snapshots.changed();
+      snapshots.changed(changes);
       if (hub.size === 0) return;
       for (const change of changes) {
         const frame = encodeChange(change);
-        for (const peer of hub.peers()) deliver(peer, change.position, frame);
+        if (change.kind === 'cleared') {
+          for (const peer of hub.peers())
+            if (followsAnyone(peer)) deliver(peer, change.position, frame);
+        } else {
+          for (const peer of watch.followersOf(change.user)) deliver(peer, change.position, frame);
+        }
       }
     },
     deliver,
+    follow: (peer, watched) => watch.set(peer, watched),
     welcome: (peer) => snapshots.welcome(peer),
+    subscribe(peer, watched) {
+      watch.set(peer, watched);
+      // A new subscription starts its lists over: none of the old one is still to come.
+      peer.listVersion = 0;
+      peer.nextSnapshot = undefined;
+      snapshots.welcome(peer, true);
+    },
+    concerns(peer, change) {
+      if (change.kind === 'cleared') return followsAnyone(peer);
+      const watched = watch.watchOf(peer);
+      return watched === 'all' || watched.has(change.user);
+    },
     forget: (peer) => snapshots.forget(peer),
   };
 }

@@ -17,11 +17,15 @@ import type { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
 import type { PingMetrics } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
+import { parseConnectWatch } from '../realtime/subscription.js';
 import type { Broadcaster } from './broadcaster.js';
 import type { Peer, SocketHub } from './hub.js';
 import { createSocketCounter } from './limits.js';
 import { parseSince, resume } from './resume.js';
 import { createFrameHandler, type FrameHandler } from './session.js';
+
+/** LIMIT_WATCH_USERS's default. */
+export const DEFAULT_WATCH_USERS = 1_000;
 
 /** Larger frames close the socket (1009) before they are read. */
 export const MAX_FRAME_BYTES = 16 * 1024;
@@ -36,8 +40,8 @@ export interface SocketDeps {
   metrics?: PingMetrics;
   /** Pages of other origins allowed to open sockets (CORS_ORIGINS); default none. */
   corsOrigins?: AllowedOrigins;
-  /** Flood limits (0 or absent: none). */
-  socketLimits?: { perAddress: number; framesPerSecond: number };
+  /** Flood limits (0 or absent: none), and how many users a socket may follow by id. */
+  socketLimits?: { perAddress: number; framesPerSecond: number; watchUsers?: number };
 }
 
 /**
@@ -52,7 +56,7 @@ export function socketRoutes(deps: SocketDeps) {
   const onError = (error: unknown) => deps.logger.error({ err: error }, 'socket handler failed');
   // The checks run as one handler: the router makes an entry for each handler matching a request
   // (about 250 bytes), and upgradeWebSocket keeps the upgrade's for as long as its socket lives.
-  const checks = every(userKey, checkOrigin, checkSince, counter.check);
+  const checks = every(userKey, checkOrigin, checkQuery, counter.check);
   return new Hono()
     .get(
       '/',
@@ -83,9 +87,10 @@ const onlyUpgrades: MiddlewareHandler = async (c, next) => {
   await next();
 };
 
-/** A bad `since` is refused before the upgrade, like a bad key. */
-const checkSince: MiddlewareHandler = async (c, next) => {
+/** A bad `since` or `users` is refused before the upgrade, like a bad key. */
+const checkQuery: MiddlewareHandler = async (c, next) => {
   parseSince(c.req.query('since'));
+  parseConnectWatch(c.req.query('users'));
   await next();
 };
 
@@ -100,6 +105,7 @@ function socketEvents(deps: SocketDeps, counter: ReturnType<typeof createSocketC
     // logs its opening and closing, at debug level).
     const { requestId } = c.var;
     const since = parseSince(c.req.query('since'));
+    const watch = parseConnectWatch(c.req.query('users'));
     let peer: Peer | undefined;
     let handleFrame: FrameHandler | undefined;
     return {
@@ -108,6 +114,7 @@ function socketEvents(deps: SocketDeps, counter: ReturnType<typeof createSocketC
         peer = hub.add(ws.raw as WebSocket);
         if (!peer) return;
         counter.opened(address);
+        broadcaster.follow(peer, watch);
         deps.logger.debug({ requestId, sockets: hub.size, since }, 'socket opened');
         if (since === undefined) broadcaster.welcome(peer);
         else hub.track(resume(deps, peer, since));
@@ -121,6 +128,7 @@ function socketEvents(deps: SocketDeps, counter: ReturnType<typeof createSocketC
           logger: deps.logger.child({ requestId }),
           peer,
           framesPerSecond,
+          maxWatchUsers: deps.socketLimits?.watchUsers ?? DEFAULT_WATCH_USERS,
         });
         handleFrame(event.data as string | ArrayBuffer);
       },

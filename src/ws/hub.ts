@@ -4,8 +4,16 @@ import type { Logger } from '../logger.js';
 /** A connected socket and what the service tracks about it. */
 export interface Peer {
   readonly socket: WebSocket;
-  /** The version of the last snapshot sent to it (0: none yet). */
-  snapshotVersion: number;
+  /** The version of the last list snapshot given to it (0: none yet). */
+  listVersion: number;
+  /** The version of the last counts snapshot sent to it (0: none yet). */
+  countsVersion: number;
+  /** The bytes of the list snapshot being written to it (0: none); see `offer`. */
+  snapshotBytes: number;
+  /** The newest list snapshot waiting for the one being written, replacing any older. */
+  nextSnapshot?: Buffer;
+  /** Unsent bytes at the last heartbeat: less now means the client is reading. */
+  bufferedAtBeat: number;
   /** Answered the last protocol ping. */
   alive: boolean;
   /** Closed by the hub (too slow), waiting for the close to complete: sent nothing more. */
@@ -48,8 +56,17 @@ export interface SocketHub {
    * closing.
    */
   add(socket: WebSocket): Peer | undefined;
-  /** Sends unless the socket is too far behind, in which case it is closed (1013). */
+  /**
+   * Sends unless the socket is too far behind on such frames (changes, counts, answers), in
+   * which case it is closed (1013). A list snapshot being written does not count as behind.
+   */
   send(peer: Peer, frame: Buffer): void;
+  /**
+   * Gives a socket a list snapshot, latest wins: written at once if none is being written to
+   * it, otherwise kept (a reference, replacing an older one kept) until the one being written
+   * is out. However large, a snapshot never closes a socket, and never queues behind another.
+   */
+  offer(peer: Peer, version: number, frame: Buffer): void;
   broadcast(frame: Buffer): void;
   /** Open sockets that are sent to. */
   peers(): Generator<Peer>;
@@ -92,9 +109,14 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
     for (const peer of sockets.values()) if (!peer.dropped) yield peer;
   }
 
+  // A peer is dropped when it has not answered the previous ping and has read nothing since:
+  // a client reading a large snapshot slowly gets the ping only behind it, and is kept.
   const heartbeat = setInterval(() => {
     for (const peer of live()) {
-      if (!peer.alive) {
+      const buffered = peer.socket.bufferedAmount;
+      const reading = buffered > 0 && buffered < peer.bufferedAtBeat;
+      peer.bufferedAtBeat = buffered;
+      if (!peer.alive && !reading) {
         logger.debug('socket dropped: no answer to ping');
         peer.socket.terminate();
         continue;
@@ -103,13 +125,29 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
       peer.socket.ping();
     }
   }, options.heartbeatMs ?? 30_000);
+
+  const writeSnapshot = (peer: Peer, frame: Buffer) => {
+    peer.snapshotBytes = frame.length;
+    // Called once the frame has left for the network (or could not): the next may go.
+    peer.socket.send(frame, { binary: false }, () => {
+      peer.snapshotBytes = 0;
+      const next = peer.nextSnapshot;
+      peer.nextSnapshot = undefined;
+      if (next && !peer.dropped && peer.socket.readyState === peer.socket.OPEN) {
+        writeSnapshot(peer, next);
+      }
+    });
+  };
   heartbeat.unref();
 
   const hub: SocketHub = {
     add(socket) {
       const peer: Peer = {
         socket,
-        snapshotVersion: 0,
+        listVersion: 0,
+        countsVersion: 0,
+        snapshotBytes: 0,
+        bufferedAtBeat: 0,
         alive: true,
         dropped: closing,
         deliveredThrough: 0,
@@ -135,12 +173,20 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
     send(peer, frame) {
       const { socket } = peer;
       if (peer.dropped || socket.readyState !== socket.OPEN) return;
-      if (socket.bufferedAmount > maxBufferedBytes + 2 * frame.length) {
+      if (socket.bufferedAmount - peer.snapshotBytes > maxBufferedBytes) {
         logger.warn({ buffered: socket.bufferedAmount }, 'socket closed: too slow to keep up');
         drop(peer);
         return;
       }
       socket.send(frame, { binary: false });
+    },
+    offer(peer, version, frame) {
+      const { socket } = peer;
+      if (version <= peer.listVersion) return;
+      peer.listVersion = version;
+      if (peer.dropped || socket.readyState !== socket.OPEN) return;
+      if (peer.snapshotBytes > 0) peer.nextSnapshot = frame;
+      else writeSnapshot(peer, frame);
     },
     broadcast(frame) {
       for (const peer of sockets.values()) hub.send(peer, frame);

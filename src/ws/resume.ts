@@ -75,7 +75,7 @@ export async function resume(deps: ResumeDeps, peer: Peer, since: number): Promi
  * when `toEnd`, and always at least as far as any live change let go from `held`.
  */
 async function replay(
-  { db, hub }: ResumeDeps,
+  { db, hub, broadcaster }: ResumeDeps,
   peer: Peer,
   after: number,
   toEnd: boolean,
@@ -85,7 +85,9 @@ async function replay(
   while (more || position < (peer.droppedThrough ?? 0)) {
     const batch = await readChangesAfter(db, position, REPLAY_BATCH);
     if (!isOpen(peer)) return undefined;
-    for (const change of batch) hub.send(peer, encodeChange(change));
+    for (const change of batch) {
+      if (broadcaster.concerns(peer, change)) hub.send(peer, encodeChange(change));
+    }
     // Nothing left: what was let go was deleted meanwhile (a clear leaves a marker after it).
     if (batch.length === 0) break;
     position = batch.at(-1)?.position ?? position;

@@ -4,6 +4,8 @@ import type { Logger } from '../logger.js';
 import type { PingMetrics } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
 import { type Ping, parsePing } from '../presence/validation.js';
+import { parseSubscription } from '../realtime/subscription.js';
+import type { Broadcaster } from './broadcaster.js';
 import { encodeError, parseClientFrame, showEventName } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
 import { createFrameRate } from './limits.js';
@@ -24,14 +26,17 @@ export type FrameHandler = (data: string | ArrayBuffer) => void;
 export function createFrameHandler(deps: {
   pings: PingWriter;
   hub: SocketHub;
+  broadcaster: Broadcaster;
   logger: Logger;
   peer: Peer;
+  /** LIMIT_WATCH_USERS. */
+  maxWatchUsers: number;
   /** Told the outcome of every frame, as for `POST /users/ping`. */
   metrics?: PingMetrics;
   /** LIMIT_FRAMES_PER_SECOND; 0 or absent: no limit. */
   framesPerSecond?: number;
 }): FrameHandler {
-  const { pings, hub, logger, peer, metrics } = deps;
+  const { pings, hub, broadcaster, logger, peer, metrics } = deps;
   const rate = createFrameRate(deps.framesPerSecond ?? 0);
   let queue = Promise.resolve();
   let pending = 0;
@@ -45,17 +50,23 @@ export function createFrameHandler(deps: {
     hub.send(peer, encodeError(appError));
   };
 
-  /** Reads a frame at once: only a valid ping waits, in order, for the database. */
-  const parse = (data: string | ArrayBuffer): Ping => {
+  /**
+   * Reads a frame at once: a subscription takes effect at once, and only a valid ping waits, in
+   * order, for the database (undefined: nothing to store).
+   */
+  const parse = (data: string | ArrayBuffer): Ping | undefined => {
     const frame = parseClientFrame(data);
-    if (frame.event !== 'user-ping') {
-      throw new AppError(
-        'unknown_event',
-        400,
-        `unknown event ${showEventName(frame.event)}; clients send "user-ping"`,
-      );
+    if (frame.event === 'user-ping') return parsePing(frame.data);
+    if (frame.event === 'subscribe') {
+      // Parsed whole first: an invalid subscription leaves the previous one in force.
+      broadcaster.subscribe(peer, parseSubscription(frame.data, deps.maxWatchUsers));
+      return undefined;
     }
-    return parsePing(frame.data);
+    throw new AppError(
+      'unknown_event',
+      400,
+      `unknown event ${showEventName(frame.event)}; clients send "user-ping" or "subscribe"`,
+    );
   };
 
   const store = async (ping: Ping) => {
@@ -79,12 +90,13 @@ export function createFrameHandler(deps: {
       const message = `more than ${deps.framesPerSecond} frames a second; this one was not read`;
       return refuse(new AppError('too_many_frames', 429, message));
     }
-    let ping: Ping;
+    let ping: Ping | undefined;
     try {
       ping = parse(data);
     } catch (error) {
       return refuse(error);
     }
+    if (ping === undefined) return;
     if (pending >= MAX_PENDING_FRAMES) {
       const message = `more than ${MAX_PENDING_FRAMES} pings are waiting; this one was not taken`;
       return refuse(new AppError('too_many_frames', 429, message));

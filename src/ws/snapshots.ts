@@ -1,133 +1,304 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
+import type { StatusChange } from '../presence/changes.js';
 import { readSnapshotJson } from '../presence/repository.js';
+import { readCountsJson } from '../presence/snapshots.js';
+import { createWatchIndex, type WatchIndex } from '../realtime/watch.js';
 import { encodeJsonFrame } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
+import { type ListRequest, listedUsers, readWatchLists } from './watch-lists.js';
 
 export interface SnapshotPump {
-  /** Something changed: every socket gets fresh snapshots, at most once per interval. */
-  changed(): void;
   /**
-   * A new socket: it gets snapshots at once, the latest ones if nothing changed since and they
-   * are recent (heartbeats change no status, but they do move users' `time`).
+   * Changes were read from the log (none given: anything may have changed): snapshots follow,
+   * coalesced, and one always follows the last change.
    */
-  welcome(peer: Peer): void;
-  /** A socket closed before its first snapshot: stop waiting for it. */
+  changed(changes?: readonly StatusChange[]): void;
+  /**
+   * A socket needs the snapshots its watch calls for: just connected, caught up, or subscribed
+   * (`answer`: a list even when it follows nobody, the answer to `subscribe`).
+   */
+  welcome(peer: Peer, answer?: boolean): void;
+  /** A socket closed: stop waiting for it, and forget what it followed. */
   forget(peer: Peer): void;
   stop(): void;
+  /** Who follows whom; a socket never subscribed follows everyone. */
+  readonly watch: WatchIndex<Peer>;
 }
 
-interface Snapshot {
-  version: number;
-  readAt: number;
-  frames: Buffer[];
+export interface SnapshotPumpOptions {
+  db: Kysely<Database>;
+  hub: SocketHub;
+  /** Who follows whom (default: a new index). */
+  watch?: WatchIndex<Peer>;
+  logger: Logger;
+  /** The shortest time between two rounds of snapshots. */
+  intervalMs: number;
+  retryMs?: number;
 }
 
 /**
- * The seed's `online-users-list` and `online-users-count`, coalesced: however many changes arrive,
- * snapshots go out at most once per `intervalMs`, and one more always follows the last change, so
- * the final state is always delivered. Each snapshot is read once, as JSON built by PostgreSQL,
- * and framed once for all sockets. Versions keep a socket from ever receiving an older snapshot
- * after a newer one.
+ * Snapshots take at most about a tenth of the time: a kind of snapshot whose last round took
+ * `t` (reading it in PostgreSQL and handing it to the sockets) comes again no sooner than
+ * `COST_FACTOR × t` after it. A list of a thousand users costs a millisecond and follows changes
+ * every interval; a million users' list costs seconds and comes every tens of seconds, while
+ * counts and changes keep flowing.
  */
-export function createSnapshotPump(options: {
-  db: Kysely<Database>;
-  hub: SocketHub;
-  logger: Logger;
-  intervalMs: number;
-  retryMs?: number;
-}): SnapshotPump {
+export const COST_FACTOR = 10;
+/** Past this many changed users in a round, every watch list is read again. */
+const MAX_TRACKED_USERS = 100_000;
+
+interface ListSnapshot {
+  version: number;
+  readAt: number;
+  list: Buffer;
+  counts: Buffer;
+}
+
+/**
+ * The seed's `online-users-list` and `online-users-count`, coalesced. Counts are global and
+ * follow every change. The whole list goes to the sockets that follow everyone: read once a
+ * round as JSON built by PostgreSQL, framed once, held once, and given latest-wins (hub.offer),
+ * so it never queues up or closes a socket. A socket that follows a list gets the list of its
+ * users whenever one of them changed, all such lists read in one query. Versions keep a socket
+ * from receiving an older snapshot after a newer one.
+ */
+export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
   const { db, hub, logger, intervalMs } = options;
+  const watch = options.watch ?? createWatchIndex<Peer>();
   const retryMs = options.retryMs ?? 1_000;
+  /** Sockets owed their first snapshots: counts, and what their watch calls for. */
   const waiting = new Set<Peer>();
+  /** Of those, sockets following everyone that no list could be given to at once. */
+  const waitingForList = new Set<Peer>();
+  /** Of those, sockets owed a list even if empty (the answer to a `subscribe`). */
+  const answering = new Set<Peer>();
+  const changedUsers = new Set<string>();
+  let everyListChanged = false;
+  let countsDirty = false;
+  let listDirty = false;
   let version = 0;
-  let dirty = false;
-  let latest: Snapshot | undefined;
+  let latest: ListSnapshot | undefined;
+  let listCostMs = 0;
+  let countsCostMs = 0;
+  let lastListAt = Number.NEGATIVE_INFINITY;
+  let lastRoundAt = Number.NEGATIVE_INFINITY;
   let reading = false;
-  let lastBroadcastAt = Number.NEGATIVE_INFINITY;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let failing = false;
 
-  const sendTo = (peer: Peer, snapshot: Snapshot) => {
-    if (peer.snapshotVersion >= snapshot.version) return;
-    peer.snapshotVersion = snapshot.version;
-    for (const frame of snapshot.frames) hub.send(peer, frame);
+  const listInterval = () => Math.max(intervalMs, COST_FACTOR * listCostMs);
+  const countsInterval = () => Math.max(intervalMs, COST_FACTOR * countsCostMs);
+  const followsEveryone = (peer: Peer) => watch.watchOf(peer) === 'all';
+
+  /** When the next round is due, or undefined when there is nothing to do. */
+  const nextRoundAt = (): number | undefined => {
+    if (waiting.size > 0) return Date.now();
+    const due: number[] = [];
+    if (countsDirty || everyListChanged || changedUsers.size > 0) {
+      due.push(lastRoundAt + countsInterval());
+    }
+    if (listDirty && watch.everyone.size > 0) due.push(lastListAt + listInterval());
+    return due.length > 0 ? Math.min(...due) : undefined;
   };
 
   const schedule = (delay?: number) => {
     if (stopped || reading || timer) return;
-    if (delay === undefined) {
-      if (dirty) delay = Math.max(0, lastBroadcastAt + intervalMs - Date.now());
-      else if (waiting.size > 0) delay = 0;
-      else return;
-    }
-    timer = setTimeout(read, delay);
+    const at = delay === undefined ? nextRoundAt() : Date.now() + delay;
+    if (at === undefined) return;
+    timer = setTimeout(round, Math.max(0, at - Date.now()));
   };
 
-  const read = async () => {
+  /** The watch lists to read this round: the followers of changed users, and newcomers. */
+  const listRequests = (): ListRequest<Peer>[] => {
+    const peers = new Set<Peer>(waiting);
+    if (everyListChanged) {
+      for (const peer of hub.peers()) peers.add(peer);
+    } else {
+      for (const user of changedUsers) {
+        for (const peer of watch.listFollowersOf(user) ?? []) peers.add(peer);
+      }
+    }
+    const requests: ListRequest<Peer>[] = [];
+    for (const peer of peers) {
+      const users = listedUsers(watch.watchOf(peer));
+      if (!users || peer.held || (users.size === 0 && !answering.has(peer))) continue;
+      requests.push({ subscriber: peer, users });
+    }
+    return requests;
+  };
+
+  const round = async () => {
     timer = undefined;
     reading = true;
-    const broadcast = dirty;
-    dirty = false;
-    const snapshotVersion = ++version;
-    let snapshot: Snapshot | undefined;
+    const startedAt = Date.now();
+    const withList =
+      waitingForList.size > 0 ||
+      (listDirty && watch.everyone.size > 0 && startedAt >= lastListAt + listInterval());
+    const broadcastCounts = countsDirty;
+    const requests = listRequests();
+    const welcomed = [...waiting];
+    // Taken now: whatever changes from here on marks the pump again, and another round follows.
+    countsDirty = false;
+    everyListChanged = false;
+    changedUsers.clear();
+    if (withList) listDirty = false;
+    let read: Awaited<ReturnType<typeof readRound>>;
     try {
-      const json = await readSnapshotJson(db);
-      snapshot = {
-        version: snapshotVersion,
-        readAt: Date.now(),
-        frames: [
-          encodeJsonFrame('online-users-list', json.list),
-          encodeJsonFrame('online-users-count', json.counts),
-        ],
-      };
+      read = await readRound(withList, requests);
       if (failing) logger.info('snapshots read again');
       failing = false;
     } catch (error) {
-      if (!failing) logger.warn({ reason: (error as Error).message }, 'could not read a snapshot');
+      if (!failing) logger.warn({ reason: (error as Error).message }, 'could not read snapshots');
       failing = true;
-      dirty ||= broadcast;
+      countsDirty ||= broadcastCounts;
+      listDirty ||= withList;
+      for (const { users } of requests) for (const user of users) changedUsers.add(user);
+      reading = false;
+      return schedule(retryMs);
     }
     reading = false;
     if (stopped) return;
-    if (!snapshot) return schedule(retryMs);
-
-    // Sockets that arrived during the read get it too: anything that changed after the read
-    // began has marked the pump dirty, and a newer snapshot follows.
-    latest = snapshot;
-    if (broadcast) {
-      lastBroadcastAt = Date.now();
-      // Sockets catching up get theirs once caught up (welcome), after the changes it follows.
-      for (const peer of hub.peers()) if (!peer.held) sendTo(peer, snapshot);
+    deliver({ withList, broadcastCounts, welcomed, ...read });
+    const costMs = Date.now() - startedAt;
+    lastRoundAt = startedAt;
+    if (withList) {
+      lastListAt = startedAt;
+      listCostMs = costMs;
+    } else {
+      countsCostMs = costMs;
     }
-    for (const peer of waiting) sendTo(peer, snapshot);
-    waiting.clear();
     schedule();
   };
 
+  /** Reads a round's snapshots; the whole list and its counts in one statement, so they agree. */
+  const readRound = async (withList: boolean, requests: ListRequest<Peer>[]) => {
+    const [whole, countsJson, lists] = await Promise.all([
+      withList ? readSnapshotJson(db) : undefined,
+      withList ? undefined : readCountsJson(db),
+      readWatchLists(db, requests),
+    ]);
+    version += 1;
+    if (whole) {
+      latest = {
+        version,
+        readAt: Date.now(),
+        list: encodeJsonFrame('online-users-list', whole.list),
+        counts: encodeJsonFrame('online-users-count', whole.counts),
+      };
+    }
+    const counts = whole ? (latest as ListSnapshot).counts : encodeCounts(countsJson);
+    return {
+      version,
+      counts,
+      lists: new Map(requests.map((r) => [r.subscriber, r])),
+      frames: lists,
+    };
+  };
+
+  const deliver = (round: {
+    withList: boolean;
+    broadcastCounts: boolean;
+    welcomed: Peer[];
+    version: number;
+    counts: Buffer;
+    lists: Map<Peer, ListRequest<Peer>>;
+    frames: Map<Peer, Buffer>;
+  }) => {
+    const give = (peer: Peer) => {
+      // Sockets catching up get theirs once caught up (welcome), after the changes it follows.
+      if (peer.held) return;
+      if (followsEveryone(peer)) {
+        if (round.withList && latest) hub.offer(peer, latest.version, latest.list);
+      } else {
+        const frame = round.frames.get(peer);
+        // Only for the list it still follows: a subscribe during the read asked for another.
+        if (frame && round.lists.get(peer)?.users === watch.watchOf(peer)) {
+          hub.offer(peer, round.version, frame);
+        }
+      }
+      if (peer.countsVersion >= round.version) return;
+      peer.countsVersion = round.version;
+      hub.send(peer, round.counts);
+    };
+    if (round.broadcastCounts) {
+      for (const peer of hub.peers()) give(peer);
+    } else {
+      for (const peer of round.frames.keys()) give(peer);
+      if (round.withList) for (const peer of watch.everyone) give(peer);
+    }
+    for (const peer of round.welcomed) {
+      if (peer.held) continue;
+      give(peer);
+      waiting.delete(peer);
+      waitingForList.delete(peer);
+      answering.delete(peer);
+    }
+  };
+
   return {
-    changed() {
-      dirty = true;
+    changed(changes) {
+      countsDirty = true;
+      listDirty = true;
+      if (!changes) everyListChanged = true;
+      for (const change of changes ?? []) {
+        if (change.kind === 'cleared') everyListChanged = true;
+        else changedUsers.add(change.user);
+      }
+      if (changedUsers.size > MAX_TRACKED_USERS) {
+        everyListChanged = true;
+        changedUsers.clear();
+      }
       // Nobody to send to: read nothing now; the next socket to arrive gets a fresh one.
       if (hub.size > 0) schedule();
     },
-    welcome(peer) {
-      // The latest snapshot is current while no change is pending or being read.
-      if (latest && !dirty && !reading && Date.now() - latest.readAt < intervalMs) {
-        return sendTo(peer, latest);
-      }
+    welcome(peer, answer = false) {
+      if (!watch.has(peer)) watch.set(peer, 'all');
+      if (answer) answering.add(peer);
+      // A socket catching up is welcomed once caught up (resume.ts).
+      if (peer.held) return;
       waiting.add(peer);
+      if (followsEveryone(peer)) welcomeToEveryone(peer);
       schedule();
     },
     forget(peer) {
+      watch.remove(peer);
       waiting.delete(peer);
+      waitingForList.delete(peer);
+      answering.delete(peer);
     },
     stop() {
       stopped = true;
       clearTimeout(timer);
       waiting.clear();
+      waitingForList.clear();
+      answering.clear();
     },
+    watch,
   };
+
+  /**
+   * The latest whole list goes at once while it is current (nothing pending or being read), and
+   * also when a newer one is not due yet: a costly list is not built again for every newcomer,
+   * and a newer one follows the next change. Otherwise the newcomer waits for the next read.
+   */
+  function welcomeToEveryone(peer: Peer): void {
+    const now = Date.now();
+    const current = latest && !listDirty && !reading && now - latest.readAt < listInterval();
+    if (current && latest) {
+      hub.offer(peer, latest.version, latest.list);
+      hub.send(peer, latest.counts);
+      peer.countsVersion = latest.version;
+      waiting.delete(peer);
+      return;
+    }
+    const costly = COST_FACTOR * listCostMs > intervalMs && now < lastListAt + listInterval();
+    if (latest && costly) hub.offer(peer, latest.version, latest.list);
+    else waitingForList.add(peer);
+  }
 }
+
+const encodeCounts = (json: string | undefined) =>
+  encodeJsonFrame('online-users-count', json ?? '{}');

@@ -28,7 +28,10 @@ async function connect() {
   const snapshots = createSnapshotPump({ db, hub, logger: silentLogger, intervalMs: 250 });
   loopback.onStop(() => snapshots.stop());
   const broadcaster = createBroadcaster({ hub, snapshots });
-  return { hub, broadcaster, ...(await loopback.connect()) };
+  const connected = await loopback.connect();
+  // As the endpoint does at open: the socket follows everyone (the default).
+  broadcaster.follow(connected.peer, 'all');
+  return { hub, broadcaster, ...connected };
 }
 
 /** `count` changes in one transaction, with ids as long as allowed (large frames). */
