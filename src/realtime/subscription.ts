@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../errors.js';
-import { userId } from '../presence/validation.js';
+import { userId, userIdText } from '../presence/validation.js';
 import type { Watch } from './watch.js';
 
 const invalid = (message: string) => new AppError('invalid_subscription', 400, message);
@@ -33,13 +33,31 @@ export function parseSubscription(data: unknown, maxUsers: number): Watch {
   return ids;
 }
 
-/** `users` in a socket's connect query: `all` (the default) or `none`. */
-export function parseConnectWatch(text: string | undefined): Watch {
-  if (text === undefined || text === 'all') return 'all';
-  if (text === 'none') return new Set();
-  throw invalid('users in the query must be "all" or "none"; follow ids with a subscribe event');
+/**
+ * `users` in a socket's connect query: absent or `all`, everyone (the seed's behaviour); `none`,
+ * nobody (counts only); otherwise one `users=<id>` parameter per followed user, as a subscribe
+ * would give them, so that a socket resuming with `since` hears only its users' missed changes.
+ */
+export function parseConnectWatch(values: string[] | undefined, maxUsers: number): Watch {
+  if (values === undefined || values.length === 0) return 'all';
+  if (values.length === 1 && values[0] === 'all') return 'all';
+  if (values.length === 1 && values[0] === 'none') return new Set();
+  if (values.length > maxUsers) {
+    throw invalid(`a socket may follow at most ${maxUsers} users by id; follow "all" instead`);
+  }
+  const ids = new Set<string>();
+  values.forEach((value, at) => {
+    const parsed = userIdText.safeParse(value);
+    if (!parsed.success) {
+      const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
+      throw invalid(`users (parameter ${at + 1}) is not a valid id: ${reason}`);
+    }
+    ids.add(parsed.data);
+  });
+  return ids;
 }
 
-export const connectWatchSchema = z
-  .enum(['all', 'none'])
-  .meta({ description: 'all (default): every user; none: counts only until a subscribe event' });
+export const connectWatchSchema = z.string().meta({
+  description:
+    'all (default): every user; none: nobody, counts only; or one users=<id> parameter per user to follow',
+});

@@ -17,7 +17,7 @@ import type { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
 import type { PingMetrics } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
-import { parseConnectWatch } from '../realtime/subscription.js';
+import { connectWatchSchema, parseConnectWatch } from '../realtime/subscription.js';
 import type { Broadcaster } from './broadcaster.js';
 import type { Peer, SocketHub } from './hub.js';
 import { createSocketCounter } from './limits.js';
@@ -52,10 +52,17 @@ export interface SocketDeps {
 export function socketRoutes(deps: SocketDeps) {
   const userKey = requireUserKey(deps.keys);
   const checkOrigin = checkSocketOrigin(deps.corsOrigins ?? []);
+  // (A bad `since` or `users` is refused before the upgrade, like a bad key.)
   const counter = createSocketCounter(deps.socketLimits?.perAddress ?? 0);
   const onError = (error: unknown) => deps.logger.error({ err: error }, 'socket handler failed');
   // The checks run as one handler: the router makes an entry for each handler matching a request
   // (about 250 bytes), and upgradeWebSocket keeps the upgrade's for as long as its socket lives.
+  const maxWatchUsers = deps.socketLimits?.watchUsers ?? DEFAULT_WATCH_USERS;
+  const checkQuery: MiddlewareHandler = async (c, next) => {
+    parseSince(c.req.query('since'));
+    parseConnectWatch(c.req.queries('users'), maxWatchUsers);
+    await next();
+  };
   const checks = every(userKey, checkOrigin, checkQuery, counter.check);
   return new Hono()
     .get(
@@ -87,17 +94,11 @@ const onlyUpgrades: MiddlewareHandler = async (c, next) => {
   await next();
 };
 
-/** A bad `since` or `users` is refused before the upgrade, like a bad key. */
-const checkQuery: MiddlewareHandler = async (c, next) => {
-  parseSince(c.req.query('since'));
-  parseConnectWatch(c.req.query('users'));
-  await next();
-};
-
 /** What happens on one socket, from its opening to its close. */
 function socketEvents(deps: SocketDeps, counter: ReturnType<typeof createSocketCounter>) {
   const { hub, broadcaster } = deps;
   const framesPerSecond = deps.socketLimits?.framesPerSecond ?? 0;
+  const maxWatchUsers = deps.socketLimits?.watchUsers ?? DEFAULT_WATCH_USERS;
   return (c: Context): WSEvents => {
     const address = clientAddress(c);
     // Every line about this socket carries its upgrade request's id: as a field of each line,
@@ -105,7 +106,7 @@ function socketEvents(deps: SocketDeps, counter: ReturnType<typeof createSocketC
     // logs its opening and closing, at debug level).
     const { requestId } = c.var;
     const since = parseSince(c.req.query('since'));
-    const watch = parseConnectWatch(c.req.query('users'));
+    const watch = parseConnectWatch(c.req.queries('users'), maxWatchUsers);
     let peer: Peer | undefined;
     let handleFrame: FrameHandler | undefined;
     return {
@@ -128,7 +129,7 @@ function socketEvents(deps: SocketDeps, counter: ReturnType<typeof createSocketC
           logger: deps.logger.child({ requestId }),
           peer,
           framesPerSecond,
-          maxWatchUsers: deps.socketLimits?.watchUsers ?? DEFAULT_WATCH_USERS,
+          maxWatchUsers,
         });
         handleFrame(event.data as string | ArrayBuffer);
       },
@@ -173,6 +174,7 @@ export const socketRouteDocs = [
           .regex(/^\d{1,15}$/)
           .optional()
           .meta({ description: 'Resume after this change log position' }),
+        users: connectWatchSchema.optional(),
       }),
     },
     responses: {
