@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import type { KyselyPlugin } from 'kysely';
 import { sql } from 'kysely';
 import { pino } from 'pino';
@@ -84,6 +86,27 @@ describe('the streamed whole list', () => {
     expect(logged.map((line) => JSON.parse(line))).toContainEqual(
       expect.objectContaining({ level: 50, msg: expect.stringMatching(/list/) }),
     );
+  });
+
+  it('breaks the transfer over HTTP too: the client never gets a clean end', async () => {
+    await sql`
+      insert into presently.presence (user_id, status, last_ping)
+      select 'user-' || g, 'busy', now() from generate_series(1, 50) g
+    `.execute(database.db);
+    const app = testApp(database.db, {
+      db: database.db.withPlugin(failFrom(3)),
+      listChunkRows: 10,
+    });
+    const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const answer = await fetch(`http://127.0.0.1:${port}/users/list/all?key=${KEYS.access}`);
+      expect(answer.status).toBe(200);
+      await expect(answer.text()).rejects.toThrow();
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
