@@ -4,6 +4,7 @@ import { type CpuShare, formatCpu } from './cpu.js';
 import type { FanoutResult } from './fanout.js';
 import type { FillResult } from './fill.js';
 import type { HttpLoadResult } from './http-load.js';
+import type { ListReadResult } from './list.js';
 import type { MachineInfo } from './machine.js';
 import type { MemoryResult } from './memory.js';
 import type { PgbenchRun, PgbenchSeries } from './pgbench.js';
@@ -28,7 +29,7 @@ export interface ScalePoint {
 
 export interface BenchResults {
   benchmark: 'service';
-  mode: 'full' | 'quick';
+  mode: 'full' | 'quick' | 'list';
   startedAt: string;
   finishedAt: string;
   totalS: number;
@@ -49,6 +50,8 @@ export interface BenchResults {
   socket?: SocketLoadResult & { users: number };
   scale: ScalePoint[];
   mixed?: PingRun & { restoredUsers: number };
+  /** The whole list read once at the largest table size. */
+  list?: ListReadResult;
   /** The fill statement that ran out of time (the scale points from there on are missing). */
   fillTooSlow?: { users: number; added: number; overS: number };
   serviceWarnings: string[];
@@ -124,6 +127,14 @@ export function formatTable(r: BenchResults): string {
       `RSS ${mib(m.rssBeforeKiB)} -> ${mib(m.rssAfterKiB)} MiB (${mib(m.rssAfterCloseKiB)} after closing)`,
     ]);
   }
+  if (r.list) {
+    const l = r.list;
+    rows.push([
+      `GET /users/list/all, ${fmt(l.users)} users`,
+      `${(l.lastByteMs / 1000).toFixed(1)} s`,
+      `to the last byte (first byte ${l.firstByteMs} ms), ${l.megabytes} MiB; service RSS ${mib(l.rssBeforeKiB)} -> peak ${mib(l.rssPeakKiB)} MiB (+${mib(l.rssGrowthKiB)} MiB; peak over a second read ${mib(l.rssPeakSecondReadKiB)} MiB; ${l.rssSamples} samples)`,
+    ]);
+  }
   for (const { fill: f } of r.scale) {
     const vacuum = `VACUUM ANALYZE ${(f.vacuumAnalyzeMs / 1000).toFixed(1)} s`;
     const rate = `${fmt(f.rowsPerSecond)} rows/s, ${vacuum}`;
@@ -165,11 +176,11 @@ export async function writeResults(r: BenchResults): Promise<string> {
   const dir = path.join(ROOT, 'bench', 'results');
   await fs.mkdir(dir, { recursive: true });
   const stamp = r.startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const file = path.join(dir, `bench-${r.mode === 'quick' ? 'quick-' : ''}${stamp}.json`);
+  const file = path.join(dir, `bench-${r.mode === 'full' ? '' : `${r.mode}-`}${stamp}.json`);
   const json = `${JSON.stringify(r, null, 2)}\n`;
   await fs.writeFile(file, json);
   await fs.writeFile(
-    path.join(dir, r.mode === 'quick' ? 'latest-quick.json' : 'latest.json'),
+    path.join(dir, r.mode === 'full' ? 'latest.json' : `latest-${r.mode}.json`),
     json,
   );
   return file;

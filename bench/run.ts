@@ -5,6 +5,8 @@ import { onInterrupt } from './database.js';
 import { runFanout } from './fanout.js';
 import { type FillResult, FillTooSlow, fillUsers, restoreHeartbeatStatus } from './fill.js';
 import { runCeilingLoad, runPingLoad } from './http-load.js';
+import { runListRead } from './list.js';
+import { benchmarkList } from './list-run.js';
 import { runMemory } from './memory.js';
 import { type BenchOptions, parseOptions } from './options.js';
 import { runPgbench } from './pgbench.js';
@@ -18,8 +20,8 @@ import { judge } from './targets.js';
 
 // `npm run bench`: how fast the service takes pings, over HTTP and sockets, how fast it fans a
 // change out, what an idle socket costs, and how ping throughput holds as the table grows,
-// next to the ceilings of the same stack, all measured in the same run. See
-// docs/performance.md.
+// next to the ceilings of the same stack, all measured in the same run, and what reading the
+// whole list costs at the largest size. See docs/performance.md.
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const n = (value: number) => value.toLocaleString('en');
@@ -116,6 +118,11 @@ async function benchmark(options: BenchOptions, r: BenchResults): Promise<void> 
       pingRun(service.url, started.cpu, options.httpS),
     );
     r.scale.push({ users, fill, http });
+    if (target === options.scaleUsers.at(-1)) {
+      r.list = await phase.run(`whole list, ${n(users)} users`, () =>
+        runListRead({ url: service.url, servicePid: service.pid, users }),
+      );
+    }
     if (target === options.scaleUsers[0]) {
       const socket = await phase.run(
         `socket ping, ${options.sockets} sockets, ${n(users)} users`,
@@ -172,7 +179,7 @@ async function main() {
     targets: [],
   };
   try {
-    await benchmark(options, r);
+    await (options.mode === 'list' ? benchmarkList(options, r, log) : benchmark(options, r));
   } catch (error) {
     r.error = (error as Error).stack ?? String(error);
     log(`benchmark failed: ${r.error}`);

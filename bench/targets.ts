@@ -61,6 +61,14 @@ export function judge(r: BenchResults, mainUsers: number): Target[] {
       `${fmt(r.socket.framesPerSecond)}/s vs ${fmt(sameTable.rps)}/s, ${errors} error frames`,
     );
   }
+  if (r.list) {
+    const growthMiB = r.list.rssGrowthKiB / 1024;
+    add(
+      `whole list of ${fmt(r.list.users)} users: service RSS growth < 50 MiB`,
+      growthMiB < 50,
+      `+${growthMiB.toFixed(1)} MiB, ${(r.list.lastByteMs / 1000).toFixed(1)} s to the last byte`,
+    );
+  }
   return targets;
 }
 

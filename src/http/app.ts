@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Readiness } from '../db/readiness.js';
-import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Broadcaster } from '../ws/broadcaster.js';
 import { socketRouteDocs, socketRoutes } from '../ws/endpoint.js';
@@ -24,7 +23,6 @@ import { userRouteDocs, userRoutes } from './routes/users.js';
 import { refuseUpgradesExcept } from './upgrades.js';
 
 export interface AppDeps extends RouteDeps {
-  logger: Logger;
   hub: SocketHub;
   broadcaster: Broadcaster;
   readiness: Readiness;

@@ -92,6 +92,14 @@ export const reportUnavailable = {
   },
 };
 
+/** The 413 of a route whose body may be larger than a ping's. */
+export const bodyTooLarge = (size: string) => ({
+  413: {
+    description: `The body is over ${size}`,
+    content: { 'application/json': { schema: errorSchema } },
+  },
+});
+
 /** A JSON answer. */
 export const json = <T extends z.ZodType>(description: string, schema: T) => ({
   description,

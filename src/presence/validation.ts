@@ -57,6 +57,35 @@ export const userId = z
     examples: ['alice', 42],
   });
 
+/** `{"users": [id, ...]}`: ids named in bulk, each a ping's id. Documents what parseUserIds reads. */
+export const userIdsSchema = (max: number) =>
+  z.object({ users: z.array(userId).min(1).max(max) }).meta({
+    description: `1 to ${max} ids, each as a ping's id`,
+  });
+
+const USER_IDS_SHAPE = 'the body must be a JSON object {"users": [id, ...]}';
+
+/**
+ * Reads `{"users": [id, ...]}`. A body of the wrong shape (no array, too few or too many ids)
+ * is `invalid_body`; a bad id is `invalid_id` naming the first bad one's index, so that a client
+ * can find it among a thousand. Duplicates are kept: asking twice for a user is not an error.
+ */
+export function parseUserIds(input: unknown, max: number): string[] {
+  const isObject = typeof input === 'object' && input !== null && !Array.isArray(input);
+  const users: unknown = isObject ? (input as { users?: unknown }).users : undefined;
+  if (!Array.isArray(users)) throw new AppError('invalid_body', 400, USER_IDS_SHAPE);
+  if (users.length < 1 || users.length > max) {
+    const message = `users must hold 1 to ${max} ids, not ${users.length}`;
+    throw new AppError('invalid_body', 400, message);
+  }
+  return users.map((id, index) => {
+    const parsed = userId.safeParse(id);
+    if (parsed.success) return parsed.data;
+    const why = [...new Set(parsed.error.issues.map((issue) => issue.message))].join('; ');
+    throw new AppError('invalid_id', 400, `users[${index}]: ${why}`);
+  });
+}
+
 /** An id taken from a path or a query string. */
 export const userIdText = storedUserId.meta({
   description:

@@ -11,6 +11,8 @@ const goodPing = { id: 'u', status: 'busy' };
 const userRoutes: [string, string, unknown?][] = [
   ['POST', '/users/ping', goodPing],
   ['GET', '/users/list/all'],
+  ['GET', '/users/list/all?limit=5'],
+  ['POST', '/users/status', { users: ['kept'] }],
   ['GET', '/users/count'],
 ];
 

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.js';
 import type { Keys } from '../../keys.js';
+import type { Logger } from '../../logger.js';
 import type { PingWriter } from '../../presence/ping-writer.js';
 import type { ReportGate } from '../report-gate.js';
 
@@ -16,4 +17,7 @@ export interface RouteDeps {
   reportGate: ReportGate;
   keys: Keys;
   pings: PingWriter;
+  logger: Logger;
+  /** Users per statement of the streamed whole list (LIST_CHUNK_ROWS; tests make it small). */
+  listChunkRows?: number;
 }

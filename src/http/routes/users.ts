@@ -1,82 +1,114 @@
 import { createRoute } from '@hono/zod-openapi';
-import { type Context, Hono, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
-import { countUsers, listUsers } from '../../presence/repository.js';
+import { listJsonChunks, readListPage, readStatuses } from '../../presence/lists.js';
+import { cursorSchema, decodeCursor, encodeCursor, parseLimit } from '../../presence/period.js';
+import { countUsers } from '../../presence/repository.js';
 import {
+  type ListFilter,
   listFilterSchema,
   parseListFilter,
   parsePing,
+  parseUserIds,
   pingSchema,
+  userIdsSchema,
 } from '../../presence/validation.js';
 import { requireUserKey } from '../auth.js';
+import { limitBody, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, readJson, sizeText } from '../body.js';
 import { methodNotAllowed } from '../errors.js';
+import { streamDataArray } from '../json-stream.js';
+import { requestLogger } from '../request-context.js';
 import {
+  bodyTooLarge,
   countsSchema,
   dataOf,
   errorResponses,
   json,
   KEY_SECURITY,
+  pageOf,
   userPresenceSchema,
 } from '../schemas.js';
 import type { RouteDeps } from './deps.js';
+import { nextPageLink } from './paging.js';
 
-export const MAX_BODY_BYTES = 16 * 1024;
-
-const tooLarge = () =>
-  new AppError('payload_too_large', 413, `the body must be at most ${MAX_BODY_BYTES} bytes`);
-
-/** For bodies without a Content-Length (chunked): counted as they stream in. */
-const limitStreamedBody = bodyLimit({
-  maxSize: MAX_BODY_BYTES,
-  onError: () => {
-    throw tooLarge();
-  },
-});
+/** Users a bulk read may name. */
+export const MAX_BULK_USERS = 1_000;
+const LIST_PAGE_MAX = 10_000;
 
 /**
- * A body with a Content-Length is judged by it (the HTTP parser holds the body to it), which
- * keeps the ping path off the streaming reader: on a heartbeat that is a sixth of the CPU.
+ * A page ends after this id. Checked against the table's own rule (1 to 128 characters), not
+ * the stricter rule of new ids, so that paging never stops at a user stored before it.
  */
-const limitBody: MiddlewareHandler = async (c, next) => {
-  const length = c.req.header('Content-Length');
-  if (length === undefined) return limitStreamedBody(c, next);
-  if (!/^\d+$/.test(length) || Number(length) > MAX_BODY_BYTES) throw tooLarge();
-  await next();
-};
+const listCursor = z.strictObject({
+  after: z.string().refine((id) => {
+    const characters = [...id].length;
+    return characters >= 1 && characters <= 128;
+  }),
+});
 
-export function userRoutes({ db, keys, pings }: RouteDeps) {
+export function userRoutes(deps: RouteDeps) {
+  const { db, keys, pings } = deps;
   const userKey = requireUserKey(keys);
   return new Hono()
-    .post('/ping', userKey, limitBody, async (c) => {
+    .post('/ping', userKey, limitBody(MAX_BODY_BYTES), async (c) => {
       const ping = parsePing(await readJson(c));
       return c.json({ data: await pings.record(ping) });
     })
     .all('/ping', userKey, methodNotAllowed('POST'))
+    .post('/status', userKey, limitBody(MAX_BULK_BODY_BYTES), async (c) => {
+      const ids = parseUserIds(await readJson(c), MAX_BULK_USERS);
+      return c.json({ data: await readStatuses(db, ids) });
+    })
+    .all('/status', userKey, methodNotAllowed('POST'))
     .get('/list/:status', userKey, async (c) => {
       const filter = parseListFilter(c.req.param('status'));
-      return c.json({ data: await listUsers(db, filter) });
+      const { limit, cursor } = c.req.query();
+      if (limit === undefined && cursor === undefined) return streamWholeList(c, deps, filter);
+      if (limit === undefined) {
+        throw new AppError(
+          'invalid_cursor',
+          400,
+          'cursor goes with limit (that of the first page)',
+        );
+      }
+      const page = await readListPage(db, filter, {
+        limit: parseLimit(limit, LIST_PAGE_MAX, LIST_PAGE_MAX),
+        after: decodeCursor(cursor, listCursor)?.after,
+      });
+      const next =
+        page.continueAfter === undefined ? null : encodeCursor({ after: page.continueAfter });
+      if (next) c.header('Link', nextPageLink(c.req.url, next));
+      return c.json({ data: page.users, next });
     })
     .all('/list/:status', userKey, methodNotAllowed('GET, HEAD'))
     .get('/count', userKey, async (c) => c.json({ data: await countUsers(db) }))
     .all('/count', userKey, methodNotAllowed('GET, HEAD'));
 }
 
-/**
- * The body is read as JSON whatever its Content-Type: clients written from the seed's document
- * (curl -d, for one) do not always send application/json.
- */
-async function readJson(c: Context): Promise<unknown> {
-  try {
-    // JSON between systems is UTF-8 (RFC 8259): bytes that are not are refused, not replaced.
-    return JSON.parse(UTF8.decode(await c.req.arrayBuffer()));
-  } catch {
-    throw new AppError('invalid_json', 400, 'the body must be valid JSON, in UTF-8');
-  }
+/** The seed's `{"data": [...]}`, streamed: see streamDataArray and listJsonChunks. */
+async function streamWholeList(c: Context, deps: RouteDeps, filter: ListFilter) {
+  const chunks = listJsonChunks(deps.db, filter, deps.listChunkRows);
+  const body = await streamDataArray(chunks, (error) => {
+    requestLogger(c, deps.logger).error(
+      { method: c.req.method, path: c.req.path, err: error },
+      'list stream failed; the answer was cut short',
+    );
+  });
+  c.header('Content-Type', 'application/json');
+  return c.body(body);
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const listQuery = z.object({
+  limit: z
+    .string()
+    .regex(/^\d{1,6}$/)
+    .optional()
+    .meta({
+      description: `Page the list: users per page, 1 to ${LIST_PAGE_MAX}. Absent: the whole list`,
+    }),
+  cursor: cursorSchema.optional(),
+});
 
 /** The OpenAPI description of the routes above, from the schemas they validate with. */
 export const userRouteDocs = [
@@ -95,15 +127,38 @@ export const userRouteDocs = [
     },
   }),
   createRoute({
+    method: 'post',
+    path: '/users/status',
+    tags: ['presence'],
+    summary: 'Statuses of many users',
+    description: `The users among those named (1 to ${MAX_BULK_USERS} ids) that the service knows, each once, ordered by id as in the list; unknown ones are left out. A bad body is invalid_body; a bad id is invalid_id, its message naming the first one's index (users[3]: ...). The body is at most ${sizeText(MAX_BULK_BODY_BYTES)}.`,
+    security: KEY_SECURITY,
+    request: {
+      body: {
+        required: true,
+        content: { 'application/json': { schema: userIdsSchema(MAX_BULK_USERS) } },
+      },
+    },
+    responses: {
+      200: json('The known users among them', dataOf(z.array(userPresenceSchema))),
+      ...errorResponses(400, 401, 503),
+      ...bodyTooLarge(sizeText(MAX_BULK_BODY_BYTES)),
+    },
+  }),
+  createRoute({
     method: 'get',
     path: '/users/list/{status}',
     tags: ['presence'],
     summary: 'List users',
-    description: 'Users with this status (or all), ordered by id.',
+    description:
+      'Users with this status (or all), ordered by id. Without limit, the whole list, streamed (a failure midway cuts the transfer short rather than ending the JSON). With limit, a page and next, the cursor of the following page (null on the last), also as a Link header; a cursor needs a limit.',
     security: KEY_SECURITY,
-    request: { params: z.object({ status: listFilterSchema }) },
+    request: { params: z.object({ status: listFilterSchema }), query: listQuery },
     responses: {
-      200: json('The users', dataOf(z.array(userPresenceSchema))),
+      200: json(
+        'The users: the whole list, or a page with limit',
+        z.union([dataOf(z.array(userPresenceSchema)), pageOf(userPresenceSchema)]),
+      ),
       ...errorResponses(400, 401, 503),
     },
   }),
