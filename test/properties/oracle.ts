@@ -32,6 +32,10 @@ export const DOCUMENTED_CODES = new Set([
   'invalid_frame',
   'unknown_event',
   'too_many_frames',
+  'invalid_subscription',
+  // Reports and history (503).
+  'reports_busy',
+  'report_too_expensive',
   // GET /ws without an upgrade (426), an upgrade elsewhere (400), a foreign origin (403).
   'upgrade_required',
   'upgrade_not_supported',
