@@ -5,8 +5,8 @@ import { startEmbeddedPostgres } from './db/embedded.js';
 import { createListener } from './db/listener.js';
 import { migrate, readMigrations } from './db/migrate.js';
 import { createReadiness } from './db/readiness.js';
+import { createRateLimiter } from './edge/rate-limit.js';
 import { createApp } from './http/app.js';
-import { createRateLimiter } from './http/rate-limit.js';
 import { createReportGate } from './http/report-gate.js';
 import { closeServer, startServer } from './http/server.js';
 import { type ResolvedKeys, resolveKeys } from './keys.js';
@@ -18,11 +18,11 @@ import { CHANGES_CHANNEL, latestPosition } from './presence/changes.js';
 import { createMaintenance } from './presence/maintenance.js';
 import { createPingWriter } from './presence/ping-writer.js';
 import { setAwayTimeout, setReportTimezone } from './presence/repository.js';
+import { createBroadcaster } from './realtime/broadcaster.js';
+import { createSocketHub } from './realtime/hub.js';
+import { createSnapshotPump } from './realtime/snapshots.js';
 import { createShutdown } from './shutdown.js';
-import { createBroadcaster } from './ws/broadcaster.js';
 import { MAX_FRAME_BYTES } from './ws/endpoint.js';
-import { createSocketHub } from './ws/hub.js';
-import { createSnapshotPump } from './ws/snapshots.js';
 
 // The one place where presently is wired together: config → logger → shutdown → database →
 // migrations → change listener, sweep and pruning → app → server → sockets.

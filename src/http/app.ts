@@ -1,16 +1,15 @@
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Readiness } from '../db/readiness.js';
+import { type AllowedOrigins, corsFor } from '../edge/origins.js';
+import { limitRequests, type RateLimiter } from '../edge/rate-limit.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { Broadcaster } from '../ws/broadcaster.js';
-import { socketRouteDocs, socketRoutes } from '../ws/endpoint.js';
-import type { SocketHub } from '../ws/hub.js';
+import type { Broadcaster } from '../realtime/broadcaster.js';
+import type { SocketHub } from '../realtime/hub.js';
 import { notFound, onError } from './errors.js';
 import { healthRouteDocs, healthRoutes } from './health.js';
 import { httpMetrics, metricsRouteDocs, metricsRoutes } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
-import { type AllowedOrigins, corsFor } from './origins.js';
-import { limitRequests, type RateLimiter } from './rate-limit.js';
 import { requestContext } from './request-context.js';
 import { requestLog } from './request-log.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -19,6 +18,7 @@ import type { RouteDeps } from './routes/deps.js';
 import { docsRoutes } from './routes/docs.js';
 import { userHistoryRouteDocs, userHistoryRoutes } from './routes/history.js';
 import { reportRouteDocs, reportRoutes } from './routes/reports.js';
+import { socketRouteDocs, socketRoutes } from './routes/socket.js';
 import { userRouteDocs, userRoutes } from './routes/users.js';
 import { refuseUpgradesExcept } from './upgrades.js';
 

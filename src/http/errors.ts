@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { isDatabaseUnavailable, isStatementTimeout } from '../db/errors.js';
+import { toAppError } from '../edge/errors.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { requestLogger } from './request-context.js';
@@ -10,33 +10,6 @@ export interface ErrorBody {
 
 /** Seconds a client should wait before retrying while the database is unreachable. */
 const RETRY_AFTER_SECONDS = 2;
-/** After a report that took too long: the same report is no cheaper a moment later. */
-const REPORT_RETRY_AFTER_SECONDS = 10;
-
-/**
- * The one place where anything thrown becomes an HTTP answer. AppErrors speak for themselves;
- * an unreachable database is a 503; a statement the server cancelled after its timeout is a 503
- * too, said as it is: for a report (`report`, set by the report gate), the report was too
- * expensive; elsewhere, the database was too slow. Anything else is logged and reported without
- * details.
- */
-export function toAppError(error: unknown, context: { report?: boolean } = {}): AppError {
-  if (error instanceof AppError) return error;
-  if (isStatementTimeout(error)) {
-    return context.report
-      ? new AppError(
-          'report_too_expensive',
-          503,
-          'the report took too long; ask for a shorter period or a smaller page',
-          REPORT_RETRY_AFTER_SECONDS,
-        )
-      : new AppError('database_unavailable', 503, 'the database took too long; retry shortly');
-  }
-  if (isDatabaseUnavailable(error)) {
-    return new AppError('database_unavailable', 503, 'the database is unreachable; retry shortly');
-  }
-  return new AppError('internal', 500, 'internal error');
-}
 
 export function errorResponse(c: Context, error: AppError): Response {
   if (error.status === 401) c.header('WWW-Authenticate', 'Bearer');

@@ -2,9 +2,9 @@ import { createRoute } from '@hono/zod-openapi';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { z } from 'zod';
+import { requireKey } from '../edge/auth.js';
 import type { Keys } from '../keys.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { requireKey } from './auth.js';
 import { methodNotAllowed } from './errors.js';
 import { errorResponses, KEY_SECURITY } from './schemas.js';
 

@@ -1,21 +1,20 @@
 import { type Kysely, sql } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { Database, StatusCountsView } from '../db/schema.js';
 import { AppError } from '../errors.js';
-import type { StatusCounts } from './repository.js';
 import type { Ping } from './validation.js';
 
 const QUEUE_TIMEOUT_MESSAGE = 'the database is not answering in time; retry shortly';
 
 export interface PingWriter {
   /** Stores a ping; resolves with the counts that include it, once it has committed. */
-  record(ping: Ping): Promise<StatusCounts>;
+  record(ping: Ping): Promise<StatusCountsView>;
   /** Resolves once nothing is queued or being written (at once if idle): for shutdown. */
   drain(): Promise<void>;
 }
 
 interface Waiting {
   ping: Ping;
-  resolve(counts: StatusCounts): void;
+  resolve(counts: StatusCountsView): void;
   reject(error: unknown): void;
   /** Refuses the ping if it is still queued when it fires. */
   timer?: NodeJS.Timeout;
@@ -85,7 +84,7 @@ export function createPingWriter(options: {
 
   return {
     record(ping) {
-      return new Promise<StatusCounts>((resolve, reject) => {
+      return new Promise<StatusCountsView>((resolve, reject) => {
         const waiting: Waiting = { ping, resolve, reject };
         queue.push(waiting);
         flush();
@@ -112,12 +111,12 @@ export function createPingWriter(options: {
  * ping: the two arrived together, and the later one is the status that stays. Users are sorted,
  * so that concurrent batches lock shared rows in one order and cannot deadlock.
  */
-export async function writePings(db: Kysely<Database>, pings: Ping[]): Promise<StatusCounts> {
+export async function writePings(db: Kysely<Database>, pings: Ping[]): Promise<StatusCountsView> {
   const latest = new Map<string, Ping['status']>();
   for (const { id, status } of pings) latest.set(id, status);
   const ids = [...latest.keys()].sort();
   const statuses = ids.map((id) => latest.get(id));
-  const { rows } = await sql<StatusCounts>`
+  const { rows } = await sql<StatusCountsView>`
     select available, busy, away from presently.ping_many(${ids}::text[], ${statuses}::text[])
   `.execute(db);
   const counts = rows[0];

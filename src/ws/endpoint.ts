@@ -1,28 +1,24 @@
-import { type HttpBindings, upgradeWebSocket } from '@hono/node-server';
-import { createRoute } from '@hono/zod-openapi';
-import { type Context, Hono, type MiddlewareHandler } from 'hono';
-import { every } from 'hono/combine';
+import type { HttpBindings } from '@hono/node-server';
+import type { Context } from 'hono';
 import type { WSEvents } from 'hono/ws';
 import type { Kysely } from 'kysely';
 import type { WebSocket } from 'ws';
-import { z } from 'zod';
 import type { Database } from '../db/schema.js';
-import { AppError } from '../errors.js';
-import { requireUserKey } from '../http/auth.js';
-import { errorResponse, methodNotAllowed } from '../http/errors.js';
-import { type AllowedOrigins, checkSocketOrigin } from '../http/origins.js';
-import { clientAddress } from '../http/rate-limit.js';
-import { errorResponses, KEY_SECURITY } from '../http/schemas.js';
+import type { AllowedOrigins } from '../edge/origins.js';
+import { clientAddress } from '../edge/rate-limit.js';
+import type { SocketCounter } from '../edge/socket-limits.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
 import type { PingMetrics } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
-import { connectWatchSchema, parseConnectWatch } from '../realtime/subscription.js';
-import type { Broadcaster } from './broadcaster.js';
-import type { Peer, SocketHub } from './hub.js';
-import { createSocketCounter } from './limits.js';
-import { parseSince, resume } from './resume.js';
-import { createFrameHandler, type FrameHandler } from './session.js';
+import type { Broadcaster } from '../realtime/broadcaster.js';
+import type { Peer, SocketHub } from '../realtime/hub.js';
+import { parseSince, resume } from '../realtime/resume.js';
+import { createFrameHandler, type FrameHandler } from '../realtime/session.js';
+import { parseConnectWatch } from '../realtime/subscription.js';
+
+// The plain WebSocket transport (`/ws`): one socket's life over the realtime core. The HTTP
+// route that upgrades to it, with its checks, is src/http/routes/socket.ts.
 
 /** LIMIT_WATCH_USERS's default. */
 export const DEFAULT_WATCH_USERS = 1_000;
@@ -42,60 +38,12 @@ export interface SocketDeps {
   corsOrigins?: AllowedOrigins;
   /** Flood limits (0 or absent: none), and how many users a socket may follow by id. */
   socketLimits?: { perAddress: number; framesPerSecond: number; watchUsers?: number };
+  /** Open sockets per address, shared by both socket transports (default: one of its own). */
+  socketCounter?: SocketCounter;
 }
-
-/**
- * `GET /ws`: the key is checked before the upgrade (401 otherwise); a socket then gets snapshots
- * at once (or, with `?since=`, the changes it missed first) and takes `user-ping` frames. Frames over the size limit are refused by the WebSocket
- * server itself (close 1009), before they are read.
- */
-export function socketRoutes(deps: SocketDeps) {
-  const userKey = requireUserKey(deps.keys);
-  const checkOrigin = checkSocketOrigin(deps.corsOrigins ?? []);
-  // (A bad `since` or `users` is refused before the upgrade, like a bad key.)
-  const counter = createSocketCounter(deps.socketLimits?.perAddress ?? 0);
-  const onError = (error: unknown) => deps.logger.error({ err: error }, 'socket handler failed');
-  // The checks run as one handler: the router makes an entry for each handler matching a request
-  // (about 250 bytes), and upgradeWebSocket keeps the upgrade's for as long as its socket lives.
-  const maxWatchUsers = deps.socketLimits?.watchUsers ?? DEFAULT_WATCH_USERS;
-  const checkQuery: MiddlewareHandler = async (c, next) => {
-    parseSince(c.req.query('since'));
-    parseConnectWatch(c.req.queries('users'), maxWatchUsers);
-    await next();
-  };
-  const checks = every(userKey, checkOrigin, checkQuery, counter.check);
-  return new Hono()
-    .get(
-      '/',
-      checks,
-      onlyUpgrades,
-      upgradeWebSocket(socketEvents(deps, counter), { onError }),
-      upgradeRequired,
-    )
-    .all('/', userKey, methodNotAllowed('GET'));
-}
-
-function upgradeRequired(c: Context): Response {
-  c.header('Upgrade', 'websocket');
-  const message = '/ws is a WebSocket endpoint: connect with a WebSocket client';
-  return errorResponse(c, new AppError('upgrade_required', 426, message));
-}
-
-/**
- * A request reaches the server's upgrade path only when `Connection` lists `upgrade` (RFC 9110,
- * 7.8); one with `Upgrade: websocket` alone is an ordinary request, which cannot become a socket.
- */
-const onlyUpgrades: MiddlewareHandler = async (c, next) => {
-  const connection = c.req.header('Connection') ?? '';
-  const asksUpgrade = connection
-    .split(',')
-    .some((token) => token.trim().toLowerCase() === 'upgrade');
-  if (!asksUpgrade) return upgradeRequired(c);
-  await next();
-};
 
 /** What happens on one socket, from its opening to its close. */
-function socketEvents(deps: SocketDeps, counter: ReturnType<typeof createSocketCounter>) {
+export function webSocketEvents(deps: SocketDeps, counter: SocketCounter) {
   const { hub, broadcaster } = deps;
   const framesPerSecond = deps.socketLimits?.framesPerSecond ?? 0;
   const maxWatchUsers = deps.socketLimits?.watchUsers ?? DEFAULT_WATCH_USERS;
@@ -156,31 +104,3 @@ function releaseUpgradeRequest(c: Context<{ Bindings: Partial<HttpBindings> }>):
   c.res = undefined;
   c.env.incoming = undefined;
 }
-
-/** `/ws` in the OpenAPI document; the protocol itself is in docs/websocket.md. */
-export const socketRouteDocs = [
-  createRoute({
-    method: 'get',
-    path: '/ws',
-    tags: ['presence'],
-    summary: 'Open the WebSocket (see docs/websocket.md)',
-    description:
-      'Upgraded to a WebSocket carrying JSON frames {"event", "data"}: snapshots and changes from the server, user-ping from the client. With since, the changes after that position are sent first.',
-    security: KEY_SECURITY,
-    request: {
-      query: z.object({
-        since: z
-          .string()
-          .regex(/^\d{1,15}$/)
-          .optional()
-          .meta({ description: 'Resume after this change log position' }),
-        users: connectWatchSchema.optional(),
-      }),
-    },
-    responses: {
-      101: { description: 'Switching Protocols: the socket is open' },
-      426: { description: 'A plain HTTP request: connect with a WebSocket client' },
-      ...errorResponses(400, 401),
-    },
-  }),
-];

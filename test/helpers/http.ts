@@ -7,9 +7,9 @@ import { createReportGate } from '../../src/http/report-gate.js';
 import type { Keys } from '../../src/keys.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createPingWriter } from '../../src/presence/ping-writer.js';
-import { createBroadcaster } from '../../src/ws/broadcaster.js';
-import { createSocketHub } from '../../src/ws/hub.js';
-import { createSnapshotPump } from '../../src/ws/snapshots.js';
+import { createBroadcaster } from '../../src/realtime/broadcaster.js';
+import { createSocketHub } from '../../src/realtime/hub.js';
+import { createSnapshotPump } from '../../src/realtime/snapshots.js';
 import { silentLogger } from './database.js';
 
 export const KEYS: Keys = { access: 'test-access-key', system: 'test-system-key' };

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import type { KyselyPlugin } from 'kysely';
 import { afterEach } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { createSocketHub, type Peer, type SocketHub } from '../../src/ws/hub.js';
+import { createSocketHub, type Peer, type SocketHub } from '../../src/realtime/hub.js';
 import { silentLogger } from './database.js';
 import { openSocket, type TestSocket } from './socket.js';
 

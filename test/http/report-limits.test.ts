@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, createPool } from '../../src/db/connection.js';
-import { toAppError } from '../../src/http/errors.js';
+import { toAppError } from '../../src/edge/errors.js';
 import { createReportGate } from '../../src/http/report-gate.js';
 import { readActivity } from '../../src/presence/history.js';
 import { silentLogger, useClients, useTestDatabase } from '../helpers/database.js';

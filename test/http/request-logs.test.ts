@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createDb, createPool } from '../../src/db/connection.js';
-import { createRateLimiter } from '../../src/http/rate-limit.js';
+import { createRateLimiter } from '../../src/edge/rate-limit.js';
 import { createLogger } from '../../src/logger.js';
 import { silentLogger } from '../helpers/database.js';
 import { KEYS, request, testApp } from '../helpers/http.js';

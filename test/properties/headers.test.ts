@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bearerToken } from '../../src/http/auth.js';
+import { bearerToken } from '../../src/edge/auth.js';
 import { KEYS, request, testApp } from '../helpers/http.js';
 import { useRealtime } from '../helpers/realtime.js';
 import { budget, timeoutFor } from './budget.js';

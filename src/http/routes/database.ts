@@ -1,8 +1,8 @@
 import { createRoute } from '@hono/zod-openapi';
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
+import { requireKey } from '../../edge/auth.js';
 import { clearAll } from '../../presence/repository.js';
-import { requireKey } from '../auth.js';
 import { methodNotAllowed } from '../errors.js';
 import { dataOf, errorResponses, json, KEY_SECURITY } from '../schemas.js';
 import type { RouteDeps } from './deps.js';

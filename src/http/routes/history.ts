@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { requireUserKey } from '../../edge/auth.js';
 import { AppError } from '../../errors.js';
 import { isKnownUser, readUserHistory, readUserStatus } from '../../presence/history.js';
 import {
@@ -13,7 +14,6 @@ import {
   resolvePeriod,
 } from '../../presence/period.js';
 import { parseUserId, userIdText } from '../../presence/validation.js';
-import { requireUserKey } from '../auth.js';
 import { methodNotAllowed } from '../errors.js';
 import {
   dataOf,

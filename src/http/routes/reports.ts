@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { requireUserKey } from '../../edge/auth.js';
 import { AppError } from '../../errors.js';
 import { type DailyActivity, readActivity } from '../../presence/history.js';
 import {
@@ -14,7 +15,6 @@ import {
   resolvePeriod,
 } from '../../presence/period.js';
 import { isUserId, parseUserId, userIdText } from '../../presence/validation.js';
-import { requireUserKey } from '../auth.js';
 import { toCsv } from '../csv.js';
 import { methodNotAllowed } from '../errors.js';
 import {

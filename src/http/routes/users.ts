@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
+import { requireUserKey } from '../../edge/auth.js';
 import { AppError } from '../../errors.js';
 import { listJsonChunks, readListPage, readStatuses } from '../../presence/lists.js';
 import { cursorSchema, decodeCursor, encodeCursor, parseLimit } from '../../presence/period.js';
@@ -14,7 +15,6 @@ import {
   pingSchema,
   userIdsSchema,
 } from '../../presence/validation.js';
-import { requireUserKey } from '../auth.js';
 import { limitBody, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, readJson, sizeText } from '../body.js';
 import { methodNotAllowed } from '../errors.js';
 import { streamDataArray } from '../json-stream.js';

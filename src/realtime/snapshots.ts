@@ -4,9 +4,9 @@ import type { Logger } from '../logger.js';
 import type { StatusChange } from '../presence/changes.js';
 import { readSnapshotJson } from '../presence/repository.js';
 import { readCountsJson } from '../presence/snapshots.js';
-import { createWatchIndex, type WatchIndex } from '../realtime/watch.js';
 import { encodeJsonFrame } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
+import { createWatchIndex, type WatchIndex } from './watch.js';
 import { type ListRequest, listedUsers, readWatchLists } from './watch-lists.js';
 
 export interface SnapshotPump {

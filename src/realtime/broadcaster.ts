@@ -1,9 +1,9 @@
 import type { StatusChange } from '../presence/changes.js';
-import type { Watch } from '../realtime/watch.js';
 import { encodeChange } from './frames.js';
+import { hold } from './held.js';
 import type { Peer, SocketHub } from './hub.js';
-import { hold } from './resume.js';
 import type { SnapshotPump } from './snapshots.js';
+import type { Watch } from './watch.js';
 
 export interface Broadcaster {
   /** Changes read from the log, in order: deltas now, to their followers; snapshots coalesced. */

@@ -9,7 +9,7 @@ import {
   createSocketHub,
   type SocketHub,
   type SocketHubOptions,
-} from '../../src/ws/hub.js';
+} from '../../src/realtime/hub.js';
 import { silentLogger } from '../helpers/database.js';
 import { openSocket, type TestSocket } from '../helpers/socket.js';
 import { within } from '../helpers/wait.js';

@@ -1,14 +1,14 @@
+import { toAppError } from '../edge/errors.js';
+import { createFrameRate } from '../edge/socket-limits.js';
 import { AppError } from '../errors.js';
-import { toAppError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import type { PingMetrics } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
 import { type Ping, parsePing } from '../presence/validation.js';
-import { parseSubscription } from '../realtime/subscription.js';
 import type { Broadcaster } from './broadcaster.js';
 import { encodeError, parseClientFrame, showEventName } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
-import { createFrameRate } from './limits.js';
+import { parseSubscription } from './subscription.js';
 
 /** Closing code for a socket that broke the rules (here: kept flooding). */
 const CLOSE_POLICY_VIOLATION = 1008;

@@ -1,6 +1,12 @@
 import type { MiddlewareHandler } from 'hono';
 import { AppError } from '../errors.js';
-import { clientAddress } from '../http/rate-limit.js';
+import { clientAddress } from './rate-limit.js';
+
+/** The refusal of a socket over LIMIT_SOCKETS_PER_ADDRESS, for either transport. */
+export const tooManySockets = (limit: number) =>
+  new AppError('too_many_sockets', 429, `at most ${limit} sockets may be open from one address`);
+
+export type SocketCounter = ReturnType<typeof createSocketCounter>;
 
 /**
  * Open sockets per client address (LIMIT_SOCKETS_PER_ADDRESS; 0: no limit). An upgrade over the
@@ -8,17 +14,14 @@ import { clientAddress } from '../http/rate-limit.js';
  */
 export function createSocketCounter(limit: number) {
   const open = new Map<string, number>();
+  const allows = (address: string) => limit <= 0 || (open.get(address) ?? 0) < limit;
   const check: MiddlewareHandler = async (c, next) => {
-    if (limit > 0 && (open.get(clientAddress(c)) ?? 0) >= limit) {
-      throw new AppError(
-        'too_many_sockets',
-        429,
-        `at most ${limit} sockets may be open from one address`,
-      );
-    }
+    if (!allows(clientAddress(c))) throw tooManySockets(limit);
     await next();
   };
   return {
+    /** Whether one more socket may open from `address`. */
+    allows,
     check,
     opened(address: string) {
       open.set(address, (open.get(address) ?? 0) + 1);

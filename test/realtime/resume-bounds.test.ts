@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { latestPosition, readChangesAfter } from '../../src/presence/changes.js';
-import { createBroadcaster } from '../../src/ws/broadcaster.js';
-import type { Peer } from '../../src/ws/hub.js';
-import { resume } from '../../src/ws/resume.js';
-import { createSnapshotPump } from '../../src/ws/snapshots.js';
+import { createBroadcaster } from '../../src/realtime/broadcaster.js';
+import type { Peer } from '../../src/realtime/hub.js';
+import { resume } from '../../src/realtime/resume.js';
+import { createSnapshotPump } from '../../src/realtime/snapshots.js';
 import { silentLogger, useTestDatabase } from '../helpers/database.js';
 import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
 import { type Frame, isEvent } from '../helpers/socket.js';

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { describe, expect, it, vi } from 'vitest';
-import { createRateLimiter } from '../../src/http/rate-limit.js';
+import { createRateLimiter } from '../../src/edge/rate-limit.js';
 import { presenceRows, useTestDatabase } from '../helpers/database.js';
 import { KEYS, request, testApp } from '../helpers/http.js';
 

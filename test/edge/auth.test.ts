@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { bearerToken } from '../../src/http/auth.js';
+import { bearerToken } from '../../src/edge/auth.js';
 import { presenceRows, useTestDatabase } from '../helpers/database.js';
 import { KEYS, request, testApp } from '../helpers/http.js';
 

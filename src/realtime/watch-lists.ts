@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { readUsersJson } from '../presence/snapshots.js';
-import type { Watch } from '../realtime/watch.js';
 import { encodeJsonFrame } from './frames.js';
+import type { Watch } from './watch.js';
 
 /** A subscriber with a watch list, and the list it had when its snapshot was asked for. */
 export interface ListRequest<S> {
