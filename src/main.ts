@@ -6,6 +6,7 @@ import { createListener } from './db/listener.js';
 import { migrate, readMigrations } from './db/migrate.js';
 import { createReadiness } from './db/readiness.js';
 import { createRateLimiter } from './edge/rate-limit.js';
+import { createSocketCounter } from './edge/socket-limits.js';
 import { createApp } from './http/app.js';
 import { createReportGate } from './http/report-gate.js';
 import { closeServer, startServer } from './http/server.js';
@@ -22,6 +23,7 @@ import { createBroadcaster } from './realtime/broadcaster.js';
 import { createSocketHub } from './realtime/hub.js';
 import { createSnapshotPump } from './realtime/snapshots.js';
 import { createShutdown } from './shutdown.js';
+import { createSocketIo, SOCKET_IO_PATH } from './socketio/server.js';
 import { MAX_FRAME_BYTES } from './ws/endpoint.js';
 
 // The one place where presently is wired together: config → logger → shutdown → database →
@@ -123,26 +125,33 @@ async function main(command: string): Promise<void> {
         ? createRateLimiter({ perSecond: requestsPerSecond, burst: 2 * requestsPerSecond })
         : undefined;
     shutdown.onStop(async () => requestLimiter?.stop());
-    const app = createApp({
+    // What both socket transports share: the realtime core, the limits, and one count of open
+    // sockets per address.
+    const socketDeps = {
       db,
-      reportDb,
-      reportGate: createReportGate({ concurrency: REPORT_POOL.max }),
       keys: keys.keys,
       pings,
       logger,
       hub,
       broadcaster,
-      readiness,
       metrics,
-      metricsPublic: config.metricsPublic,
       corsOrigins: config.corsOrigins,
-      requestLimiter,
       socketLimits: {
         perAddress: config.limits.socketsPerAddress,
         framesPerSecond: config.limits.framesPerSecond,
         watchUsers: config.limits.watchUsers,
       },
+      socketCounter: createSocketCounter(config.limits.socketsPerAddress),
+    };
+    const app = createApp({
+      ...socketDeps,
+      reportDb,
+      reportGate: createReportGate({ concurrency: REPORT_POOL.max }),
+      readiness,
+      metricsPublic: config.metricsPublic,
+      requestLimiter,
     });
+    const socketIo = createSocketIo(socketDeps);
     // The hub tracks the sockets: the server's own set (and a listener on every socket) is not
     // needed.
     const sockets = new WebSocketServer({
@@ -156,9 +165,13 @@ async function main(command: string): Promise<void> {
       hostname: config.host,
       port: config.port,
       logger,
+      socketIo: { path: SOCKET_IO_PATH, engine: socketIo.engine },
+      requestLimiter,
     });
     shutdown.onStop(() => closeServer(server));
-    // Steps run newest first: sockets are closed (1001) before the server stops.
+    // Steps run newest first: sockets are closed (1001) before the server stops, and Socket.IO's
+    // connections, long polls included, before it waits for its connections to end.
+    shutdown.onStop(() => socketIo.close());
     shutdown.onStop(() => hub.close());
     printGeneratedKeys(keys);
     shutdown.started();

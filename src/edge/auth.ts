@@ -12,9 +12,20 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
  * neither their content nor their length leaks through timing.
  */
 export function requireKey(accepted: string[]): MiddlewareHandler {
-  const acceptedDigests = accepted.map(digest);
+  const check = createKeyCheck(accepted);
   return async (c, next) => {
-    const candidates = presentedKeys(c.req.queries('key'), c.req.header('Authorization'));
+    check(presentedKeys(c.req.queries('key'), c.req.header('Authorization')));
+    await next();
+  };
+}
+
+/**
+ * The key check itself, for any transport: throws 401 `unauthorized` unless `candidates` (every
+ * key the request carries) is not empty and every one of them is accepted.
+ */
+export function createKeyCheck(accepted: string[]): (candidates: string[]) => void {
+  const acceptedDigests = accepted.map(digest);
+  return (candidates) => {
     let allMatch = candidates.length > 0;
     for (const candidate of candidates) {
       const candidateDigest = digest(candidate);
@@ -32,7 +43,6 @@ export function requireKey(accepted: string[]): MiddlewareHandler {
           : 'the key is not valid for this route';
       throw new AppError('unauthorized', 401, message);
     }
-    await next();
   };
 }
 
@@ -42,7 +52,10 @@ export function requireUserKey(keys: Keys): MiddlewareHandler {
 }
 
 /** Every `key` parameter, empty ones included, and the bearer token; other schemes are not ours. */
-function presentedKeys(query: string[] | undefined, authorization: string | undefined): string[] {
+export function presentedKeys(
+  query: string[] | undefined,
+  authorization: string | undefined,
+): string[] {
   const keys = [...(query ?? [])];
   const bearer = bearerToken(authorization);
   if (bearer !== undefined) keys.push(bearer);

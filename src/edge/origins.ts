@@ -27,16 +27,26 @@ export function corsFor(origins: AllowedOrigins): MiddlewareHandler {
  */
 export function checkSocketOrigin(origins: AllowedOrigins): MiddlewareHandler {
   return async (c, next) => {
-    const origin = c.req.header('Origin');
-    if (origin !== undefined && !isAllowed(origin, c.req.header('Host'), origins)) {
-      throw new AppError(
-        'origin_not_allowed',
-        403,
-        'this origin may not open sockets here; see CORS_ORIGINS',
-      );
-    }
+    checkOrigin(c.req.header('Origin'), c.req.header('Host'), origins);
     await next();
   };
+}
+
+/**
+ * The check itself, for any transport: a request with an Origin (a browser's) must come from the
+ * service's own host or an allowed origin; throws 403 `origin_not_allowed` otherwise.
+ */
+export function checkOrigin(
+  origin: string | undefined,
+  host: string | undefined,
+  origins: AllowedOrigins,
+): void {
+  if (origin === undefined || isAllowed(origin, host, origins)) return;
+  throw new AppError(
+    'origin_not_allowed',
+    403,
+    'this origin may not open sockets here; see CORS_ORIGINS',
+  );
 }
 
 function isAllowed(origin: string, host: string | undefined, origins: AllowedOrigins): boolean {

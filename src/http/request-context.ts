@@ -15,11 +15,14 @@ export const REQUEST_ID_HEADER = 'X-Request-Id';
 // short, plain one: it is written into every log line and echoed in a header.
 const SANE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** The id of a request: the one it came with if it is plain and short, a new one otherwise. */
+export const requestIdOf = (incoming: string | undefined): string =>
+  incoming !== undefined && SANE_ID.test(incoming) ? incoming : randomUUID();
+
 /** Gives every request an id. Runs first, before anything logs. */
 export function requestContext(): MiddlewareHandler {
   return async (c, next) => {
-    const incoming = c.req.header(REQUEST_ID_HEADER);
-    const requestId = incoming !== undefined && SANE_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdOf(c.req.header(REQUEST_ID_HEADER));
     c.set('requestId', requestId);
     c.header(REQUEST_ID_HEADER, requestId);
     await next();

@@ -1,9 +1,11 @@
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type ServerType, serve } from '@hono/node-server';
 import type { WebSocketServer } from 'ws';
+import type { RateLimiter } from '../edge/rate-limit.js';
 import type { Logger } from '../logger.js';
 import type { ErrorBody } from './errors.js';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-context.js';
 
 type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
 
@@ -14,6 +16,18 @@ export interface ServerOptions {
   hostname: string;
   port: number;
   logger: Logger;
+  /** Socket.IO's Engine.IO server, handed the requests and upgrades under its path. */
+  socketIo?: SocketIoEntry;
+  /** Requests per client address, for the requests that do not reach the app (Socket.IO's). */
+  requestLimiter?: RateLimiter;
+}
+
+export interface SocketIoEntry {
+  path: string;
+  engine: {
+    handleRequest(request: IncomingMessage, response: ServerResponse): void;
+    handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  };
 }
 
 /**
@@ -21,13 +35,17 @@ export interface ServerOptions {
  * accepts, upgrades included: see `ownUpgrades`.
  */
 export function startServer(options: ServerOptions): Promise<ServerType> {
-  const { fetch, sockets, hostname, port, logger } = options;
+  const { fetch, sockets, hostname, port, logger, socketIo } = options;
+  const routed = socketIo ? routeSocketIo(socketIo, options) : undefined;
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname, port, websocket: { server: sockets } }, (info) => {
-      logger.info({ host: info.address, port: info.port }, 'presently is listening');
-      resolve(server);
-    });
-    ownUpgrades(server, logger);
+    const server = serve(
+      { fetch, hostname, port, websocket: { server: sockets }, createServer: routed },
+      (info) => {
+        logger.info({ host: info.address, port: info.port }, 'presently is listening');
+        resolve(server);
+      },
+    );
+    ownUpgrades(server, logger, socketIo);
     server.once('error', reject);
   });
 }
@@ -42,13 +60,19 @@ export function startServer(options: ServerOptions): Promise<ServerType> {
  * closed. A connection whose upgrade was refused is destroyed once the answer is written, so a
  * client that never closes its side cannot keep it open.
  */
-export function ownUpgrades(server: ServerType, logger: Logger): void {
+export function ownUpgrades(server: ServerType, logger: Logger, socketIo?: SocketIoEntry): void {
   const webSocketUpgrade = server.listeners('upgrade')[0] as UpgradeListener | undefined;
   server.removeAllListeners('upgrade');
   const ignoreError = (error: Error) => logger.debug({ reason: error.message }, 'upgrade aborted');
   server.on('upgrade', async (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', ignoreError);
-    if (!webSocketUpgrade || request.headers.upgrade?.toLowerCase() !== 'websocket') {
+    const isWebSocket = request.headers.upgrade?.toLowerCase() === 'websocket';
+    if (isWebSocket && socketIo && request.url?.startsWith(socketIo.path)) {
+      // Engine.IO answers (or refuses) its own upgrades, and destroys what it refuses.
+      socketIo.engine.handleUpgrade(request, socket, head);
+      return;
+    }
+    if (!webSocketUpgrade || !isWebSocket) {
       refuseUpgrade(socket, request.headers.upgrade ?? '');
       return;
     }
@@ -59,6 +83,44 @@ export function ownUpgrades(server: ServerType, logger: Logger): void {
       if (socket.writableEnded) destroyWhenWritten(socket);
     }
   });
+}
+
+/**
+ * A `createServer` for @hono/node-server that hands Socket.IO's path to Engine.IO, every other
+ * request to the app. The requests Engine.IO takes (long polls, the handshake) get what the app
+ * gives its own: the rate limit per address, an id (X-Request-Id) and a line in the request log.
+ */
+function routeSocketIo(socketIo: SocketIoEntry, options: ServerOptions): typeof createServer {
+  const { logger, requestLimiter } = options;
+  return ((serverOptions: object, app: (req: IncomingMessage, res: ServerResponse) => void) =>
+    createServer(serverOptions, (request, response) => {
+      if (!request.url?.startsWith(socketIo.path)) return app(request, response);
+      const requestId = requestIdOf(request.headers['x-request-id'] as string | undefined);
+      response.setHeader(REQUEST_ID_HEADER, requestId);
+      const started = performance.now();
+      response.once('finish', () => {
+        const status = response.statusCode;
+        const level = status >= 500 ? 'warn' : 'debug';
+        const ms = Math.round((performance.now() - started) * 10) / 10;
+        logger[level](
+          { requestId, method: request.method, path: socketIo.path, status, ms },
+          'request',
+        );
+      });
+      const address = request.socket.remoteAddress ?? 'local';
+      if (requestLimiter && !requestLimiter.take(address)) {
+        const body: ErrorBody = {
+          error: {
+            code: 'rate_limited',
+            message: 'too many requests from this address; slow down',
+          },
+        };
+        response.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '1' });
+        response.end(JSON.stringify(body));
+        return;
+      }
+      socketIo.engine.handleRequest(request, response);
+    })) as typeof createServer;
 }
 
 function refuseUpgrade(socket: Duplex, protocol: string): void {

@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
-export type PingTransport = 'http' | 'socket';
+/** `socket`: the plain WebSocket (/ws); `socketio`: Socket.IO. */
+export type PingTransport = 'http' | 'socket' | 'socketio';
 /** stored: committed; refused: the client's fault (4xx); failed: ours or the database's (5xx). */
 export type PingOutcome = 'stored' | 'refused' | 'failed';
 
@@ -21,7 +22,7 @@ export interface Metrics extends PingMetrics {
   requestServed(method: string, route: string, status: number, seconds: number): void;
 }
 
-const TRANSPORTS: PingTransport[] = ['http', 'socket'];
+const TRANSPORTS: PingTransport[] = ['http', 'socket', 'socketio'];
 const OUTCOMES: PingOutcome[] = ['stored', 'refused', 'failed'];
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -37,7 +38,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
 
   const pings = new Counter({
     name: 'presently_pings_total',
-    help: 'Pings handled, by transport (http|socket) and outcome (stored|refused|failed)',
+    help: 'Pings handled, by transport (http|socket|socketio) and outcome (stored|refused|failed)',
     labelNames: ['transport', 'outcome'] as const,
     registers,
   });

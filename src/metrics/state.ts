@@ -4,7 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 /** Live state read at scrape time, so the numbers are never stale and nothing has to push them. */
 export interface WatchedState {
   pool: Pick<pg.Pool, 'totalCount' | 'idleCount' | 'waitingCount'>;
-  hub: { readonly size: number };
+  hub: { readonly size: number; peers(): Iterable<{ socket: { transport?: string } }> };
   listener: { readonly connections: number };
 }
 
@@ -12,10 +12,15 @@ export function watchState(registry: Registry, { pool, hub, listener }: WatchedS
   const registers = [registry];
   new Gauge({
     name: 'presently_sockets_open',
-    help: 'WebSocket connections open on this instance',
+    help: 'Sockets open on this instance, by transport (socket: /ws; socketio: Socket.IO)',
+    labelNames: ['transport'] as const,
     registers,
     collect() {
-      this.set(hub.size);
+      // At scrape time only: a walk over the sockets, never on a path a ping or change takes.
+      let socketIo = 0;
+      for (const peer of hub.peers()) if (peer.socket.transport === 'socketio') socketIo += 1;
+      this.set({ transport: 'socket' }, hub.size - socketIo);
+      this.set({ transport: 'socketio' }, socketIo);
     },
   });
   new Gauge({

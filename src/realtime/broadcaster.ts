@@ -56,7 +56,7 @@ export function createBroadcaster({
     publish(changes) {
       if (changes.length === 0) return;
       // Snapshots first: they must follow whatever becomes of the deltas.
-      snapshots.changed(changes);
+      snapshots.changed();
       if (hub.size === 0) return;
       for (const change of changes) {
         const frame = encodeChange(change);

@@ -1,9 +1,30 @@
-import type { WebSocket } from 'ws';
 import type { Logger } from '../logger.js';
+
+/**
+ * What the hub needs of a connection, whatever its transport: the subset of the `ws` package's
+ * PeerSocket that it uses, which a `ws` socket is as it stands and a Socket.IO socket is through
+ * an adapter (src/socketio/peer-socket.ts).
+ */
+export interface PeerSocket {
+  /** For metrics: `socketio` for Socket.IO; absent for /ws. */
+  readonly transport?: 'socketio';
+  readonly readyState: number;
+  readonly OPEN: number;
+  readonly CLOSED: number;
+  /** Bytes given to `send` not yet handed to the network. */
+  readonly bufferedAmount: number;
+  /** `callback` runs once the frame has left (or could not). */
+  send(frame: Buffer, options: { binary: false }, callback?: (error?: Error) => void): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  ping(): void;
+  on(event: 'close' | 'pong', listener: () => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+}
 
 /** A connected socket and what the service tracks about it. */
 export interface Peer {
-  readonly socket: WebSocket;
+  readonly socket: PeerSocket;
   /** The version of the last list snapshot given to it (0: none yet). */
   listVersion: number;
   /** The version of the last counts snapshot sent to it (0: none yet). */
@@ -55,7 +76,7 @@ export interface SocketHub {
    * Registers a socket until it closes; undefined (and the socket closed) when the hub is
    * closing.
    */
-  add(socket: WebSocket): Peer | undefined;
+  add(socket: PeerSocket): Peer | undefined;
   /**
    * Sends unless the socket is too far behind on such frames (changes, counts, answers), in
    * which case it is closed (1013). A list snapshot being written does not count as behind.
@@ -92,7 +113,7 @@ export function createSocketHub(options: SocketHubOptions): SocketHub {
   const maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
   // Every socket until its 'close' event, dropped ones included: an upgraded connection keeps
   // the HTTP server from closing, so none may be forgotten while it lives.
-  const sockets = new Map<WebSocket, Peer>();
+  const sockets = new Map<PeerSocket, Peer>();
   const work = new Set<Promise<unknown>>();
   let closing = false;
   let dropped = 0;

@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import type { WebSocket } from 'ws';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -7,7 +6,7 @@ import { latestPosition, readChangesAfter } from '../presence/changes.js';
 import { readHistoryHorizon } from '../presence/history.js';
 import type { Broadcaster } from './broadcaster.js';
 import { encodeChange, encodeFrame } from './frames.js';
-import { CLOSE_TRY_AGAIN_LATER, type Peer, type SocketHub } from './hub.js';
+import { CLOSE_TRY_AGAIN_LATER, type Peer, type PeerSocket, type SocketHub } from './hub.js';
 
 /** `?since=`: a position from a `presence-change` or `presence-cleared` frame. */
 export function parseSince(text: string | undefined): number | undefined {
@@ -120,7 +119,7 @@ function release(broadcaster: Broadcaster, peer: Peer, position: number): void {
 const isOpen = (peer: Peer) => !peer.dropped && peer.socket.readyState === peer.socket.OPEN;
 
 /** Waits until the socket has sent most of what it was given, or has closed. */
-async function drained(socket: WebSocket): Promise<void> {
+async function drained(socket: PeerSocket): Promise<void> {
   while (socket.readyState === socket.OPEN && socket.bufferedAmount > REPLAY_BUFFER_BYTES) {
     await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   }

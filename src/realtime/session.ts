@@ -2,7 +2,7 @@ import { toAppError } from '../edge/errors.js';
 import { createFrameRate } from '../edge/socket-limits.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { PingMetrics } from '../metrics/metrics.js';
+import type { PingMetrics, PingTransport } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
 import { type Ping, parsePing } from '../presence/validation.js';
 import type { Broadcaster } from './broadcaster.js';
@@ -16,12 +16,23 @@ const CLOSE_POLICY_VIOLATION = 1008;
 /** Pings a socket may have waiting for the database before more are refused. */
 export const MAX_PENDING_FRAMES = 64;
 
-export type FrameHandler = (data: string | ArrayBuffer) => void;
+/** An acknowledgement: the REST body, `{"data": ...}` or `{"error": {"code", "message"}}`. */
+export type Reply = (
+  answer: { data: unknown } | { error: { code: string; message: string } },
+) => void;
+
+export interface FrameHandler {
+  /** A raw frame, `{"event", "data"}` as JSON text (/ws). */
+  frame(raw: string | ArrayBuffer): void;
+  /** An event its transport has already parsed (Socket.IO), with its acknowledgement if any. */
+  event(event: string, data: unknown, reply?: Reply): void;
+}
 
 /**
- * Handles one socket's frames in the order they came: a `user-ping` then another from the same
- * socket are stored in that order, so the last one sent is the status that stays. Anything the
- * service cannot take is answered with an `error` frame, and the socket stays open.
+ * Handles one socket's events in the order they came, whatever its transport: a `user-ping` then
+ * another from the same socket are stored in that order, so the last one sent is the status that
+ * stays. Anything the service cannot take is answered (the acknowledgement if the client asked
+ * for one, an `error` event otherwise), and the socket stays open.
  */
 export function createFrameHandler(deps: {
   pings: PingWriter;
@@ -33,54 +44,60 @@ export function createFrameHandler(deps: {
   maxWatchUsers: number;
   /** Told the outcome of every frame, as for `POST /users/ping`. */
   metrics?: PingMetrics;
+  /** The transport, for metrics (default `socket`, the /ws transport). */
+  transport?: PingTransport;
   /** LIMIT_FRAMES_PER_SECOND; 0 or absent: no limit. */
   framesPerSecond?: number;
 }): FrameHandler {
   const { pings, hub, broadcaster, logger, peer, metrics } = deps;
+  const transport = deps.transport ?? 'socket';
   const rate = createFrameRate(deps.framesPerSecond ?? 0);
   let queue = Promise.resolve();
   let pending = 0;
 
-  const refuse = (error: unknown) => {
+  const refuse = (error: unknown, reply?: Reply) => {
     const appError = toAppError(error);
-    metrics?.pingHandled('socket', appError.status < 500 ? 'refused' : 'failed');
+    metrics?.pingHandled(transport, appError.status < 500 ? 'refused' : 'failed');
     if (appError.status >= 500 && appError.status !== 503) {
       logger.error({ err: error }, 'socket frame failed');
     }
-    hub.send(peer, encodeError(appError));
+    if (reply) reply({ error: { code: appError.code, message: appError.message } });
+    else hub.send(peer, encodeError(appError));
   };
 
   /**
-   * Reads a frame at once: a subscription takes effect at once, and only a valid ping waits, in
+   * Takes an event at once: a subscription takes effect at once, and only a valid ping waits, in
    * order, for the database (undefined: nothing to store).
    */
-  const parse = (data: string | ArrayBuffer): Ping | undefined => {
-    const frame = parseClientFrame(data);
-    if (frame.event === 'user-ping') return parsePing(frame.data);
-    if (frame.event === 'subscribe') {
+  const take = (event: string, data: unknown, reply?: Reply): Ping | undefined => {
+    if (event === 'user-ping') return parsePing(data);
+    if (event === 'subscribe') {
       // Parsed whole first: an invalid subscription leaves the previous one in force.
-      broadcaster.subscribe(peer, parseSubscription(frame.data, deps.maxWatchUsers));
+      const watch = parseSubscription(data, deps.maxWatchUsers);
+      broadcaster.subscribe(peer, watch);
+      reply?.({ data: { following: watch === 'all' ? 'all' : watch.size } });
       return undefined;
     }
     throw new AppError(
       'unknown_event',
       400,
-      `unknown event ${showEventName(frame.event)}; clients send "user-ping" or "subscribe"`,
+      `unknown event ${showEventName(event)}; clients send "user-ping" or "subscribe"`,
     );
   };
 
-  const store = async (ping: Ping) => {
+  const store = async (ping: Ping, reply?: Reply) => {
     try {
-      await pings.record(ping);
-      metrics?.pingHandled('socket', 'stored');
+      const counts = await pings.record(ping);
+      metrics?.pingHandled(transport, 'stored');
+      reply?.({ data: counts });
     } catch (error) {
-      refuse(error);
+      refuse(error, reply);
     } finally {
       pending -= 1;
     }
   };
 
-  return (data) => {
+  const handle = (read: () => { event: string; data: unknown }, reply?: Reply) => {
     const verdict = rate();
     if (verdict === 'close') {
       peer.socket.close(CLOSE_POLICY_VIOLATION, 'too many frames');
@@ -88,22 +105,29 @@ export function createFrameHandler(deps: {
     }
     if (verdict === 'refuse') {
       const message = `more than ${deps.framesPerSecond} frames a second; this one was not read`;
-      return refuse(new AppError('too_many_frames', 429, message));
+      return refuse(new AppError('too_many_frames', 429, message), reply);
     }
     let ping: Ping | undefined;
     try {
-      ping = parse(data);
+      const { event, data } = read();
+      ping = take(event, data, reply);
     } catch (error) {
-      return refuse(error);
+      return refuse(error, reply);
     }
     if (ping === undefined) return;
     if (pending >= MAX_PENDING_FRAMES) {
       const message = `more than ${MAX_PENDING_FRAMES} pings are waiting; this one was not taken`;
-      return refuse(new AppError('too_many_frames', 429, message));
+      return refuse(new AppError('too_many_frames', 429, message), reply);
     }
     pending += 1;
-    queue = queue.then(() => store(ping));
+    const taken = ping;
+    queue = queue.then(() => store(taken, reply));
     // Shutdown waits for pings already taken: a socket's close does not cancel them.
     hub.track(queue);
+  };
+
+  return {
+    frame: (raw) => handle(() => parseClientFrame(raw)),
+    event: (event, data, reply) => handle(() => ({ event, data }), reply),
   };
 }

@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
-import type { StatusChange } from '../presence/changes.js';
 import { readSnapshotJson } from '../presence/repository.js';
 import { readCountsJson } from '../presence/snapshots.js';
 import { encodeJsonFrame } from './frames.js';
@@ -10,11 +9,8 @@ import { createWatchIndex, type WatchIndex } from './watch.js';
 import { type ListRequest, listedUsers, readWatchLists } from './watch-lists.js';
 
 export interface SnapshotPump {
-  /**
-   * Changes were read from the log (none given: anything may have changed): snapshots follow,
-   * coalesced, and one always follows the last change.
-   */
-  changed(changes?: readonly StatusChange[]): void;
+  /** Changes were read from the log: snapshots follow, coalesced, one after the last change. */
+  changed(): void;
   /**
    * A socket needs the snapshots its watch calls for: just connected, caught up, or subscribed
    * (`answer`: a list even when it follows nobody, the answer to `subscribe`).
@@ -46,8 +42,6 @@ export interface SnapshotPumpOptions {
  * counts and changes keep flowing.
  */
 export const COST_FACTOR = 10;
-/** Past this many changed users in a round, every watch list is read again. */
-const MAX_TRACKED_USERS = 100_000;
 
 interface ListSnapshot {
   version: number;
@@ -74,8 +68,6 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
   const waitingForList = new Set<Peer>();
   /** Of those, sockets owed a list even if empty (the answer to a `subscribe`). */
   const answering = new Set<Peer>();
-  const changedUsers = new Set<string>();
-  let everyListChanged = false;
   let countsDirty = false;
   let listDirty = false;
   let version = 0;
@@ -95,11 +87,10 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
 
   /** When the next round is due, or undefined when there is nothing to do. */
   const nextRoundAt = (): number | undefined => {
-    if (waiting.size > 0) return Date.now();
+    if (waiting.size > waitingForList.size) return Date.now();
     const due: number[] = [];
-    if (countsDirty || everyListChanged || changedUsers.size > 0) {
-      due.push(lastRoundAt + countsInterval());
-    }
+    if (waitingForList.size > 0) due.push(lastListAt + listInterval());
+    if (countsDirty) due.push(lastRoundAt + countsInterval());
     if (listDirty && watch.everyone.size > 0) due.push(lastListAt + listInterval());
     return due.length > 0 ? Math.min(...due) : undefined;
   };
@@ -111,18 +102,15 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     timer = setTimeout(round, Math.max(0, at - Date.now()));
   };
 
-  /** The watch lists to read this round: the followers of changed users, and newcomers. */
+  /**
+   * The watch lists to read this round: those of newcomers and new subscriptions. After that a
+   * socket following a list is kept current by the `presence-change` frames of its users, which
+   * carry all a list item does: lists read again after every change would cost, for a thousand
+   * followers of each of fifty changes a second, fifty thousand lists a second.
+   */
   const listRequests = (): ListRequest<Peer>[] => {
-    const peers = new Set<Peer>(waiting);
-    if (everyListChanged) {
-      for (const peer of hub.peers()) peers.add(peer);
-    } else {
-      for (const user of changedUsers) {
-        for (const peer of watch.listFollowersOf(user) ?? []) peers.add(peer);
-      }
-    }
     const requests: ListRequest<Peer>[] = [];
-    for (const peer of peers) {
+    for (const peer of waiting) {
       const users = listedUsers(watch.watchOf(peer));
       if (!users || peer.held || (users.size === 0 && !answering.has(peer))) continue;
       requests.push({ subscriber: peer, users });
@@ -135,15 +123,14 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     reading = true;
     const startedAt = Date.now();
     const withList =
-      waitingForList.size > 0 ||
-      (listDirty && watch.everyone.size > 0 && startedAt >= lastListAt + listInterval());
+      (waitingForList.size > 0 || (listDirty && watch.everyone.size > 0)) &&
+      startedAt >= lastListAt + listInterval();
     const broadcastCounts = countsDirty;
     const requests = listRequests();
-    const welcomed = [...waiting];
+    // Newcomers following everyone are welcomed with the list (and its counts), not before it.
+    const welcomed = [...waiting].filter((peer) => withList || !waitingForList.has(peer));
     // Taken now: whatever changes from here on marks the pump again, and another round follows.
     countsDirty = false;
-    everyListChanged = false;
-    changedUsers.clear();
     if (withList) listDirty = false;
     let read: Awaited<ReturnType<typeof readRound>>;
     try {
@@ -155,7 +142,6 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
       failing = true;
       countsDirty ||= broadcastCounts;
       listDirty ||= withList;
-      for (const { users } of requests) for (const user of users) changedUsers.add(user);
       reading = false;
       return schedule(retryMs);
     }
@@ -211,7 +197,9 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
       // Sockets catching up get theirs once caught up (welcome), after the changes it follows.
       if (peer.held) return;
       if (followsEveryone(peer)) {
-        if (round.withList && latest) hub.offer(peer, latest.version, latest.list);
+        // The seed's pair: the whole list, then the counts read with it; never counts alone.
+        if (!round.withList || !latest) return;
+        hub.offer(peer, latest.version, latest.list);
       } else {
         const frame = round.frames.get(peer);
         // Only for the list it still follows: a subscribe during the read asked for another.
@@ -239,18 +227,9 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
   };
 
   return {
-    changed(changes) {
+    changed() {
       countsDirty = true;
       listDirty = true;
-      if (!changes) everyListChanged = true;
-      for (const change of changes ?? []) {
-        if (change.kind === 'cleared') everyListChanged = true;
-        else changedUsers.add(change.user);
-      }
-      if (changedUsers.size > MAX_TRACKED_USERS) {
-        everyListChanged = true;
-        changedUsers.clear();
-      }
       // Nobody to send to: read nothing now; the next socket to arrive gets a fresh one.
       if (hub.size > 0) schedule();
     },
@@ -280,23 +259,21 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
   };
 
   /**
-   * The latest whole list goes at once while it is current (nothing pending or being read), and
-   * also when a newer one is not due yet: a costly list is not built again for every newcomer,
-   * and a newer one follows the next change. Otherwise the newcomer waits for the next read.
+   * The latest whole list (with its counts) goes at once while it is current: nothing changed or
+   * is being read since, and it is younger than the list interval (heartbeats move times).
+   * Otherwise the newcomer waits for the next list: at once when the last one is old enough,
+   * never sooner than the cost rule allows, so a crowd of newcomers costs one read.
    */
   function welcomeToEveryone(peer: Peer): void {
-    const now = Date.now();
-    const current = latest && !listDirty && !reading && now - latest.readAt < listInterval();
-    if (current && latest) {
-      hub.offer(peer, latest.version, latest.list);
-      hub.send(peer, latest.counts);
-      peer.countsVersion = latest.version;
-      waiting.delete(peer);
+    const current = latest && !listDirty && !reading && Date.now() - latest.readAt < listInterval();
+    if (!latest || !current) {
+      waitingForList.add(peer);
       return;
     }
-    const costly = COST_FACTOR * listCostMs > intervalMs && now < lastListAt + listInterval();
-    if (latest && costly) hub.offer(peer, latest.version, latest.list);
-    else waitingForList.add(peer);
+    hub.offer(peer, latest.version, latest.list);
+    hub.send(peer, latest.counts);
+    peer.countsVersion = latest.version;
+    waiting.delete(peer);
   }
 }
 

@@ -23,8 +23,6 @@ export interface WatchIndex<S> {
   followersOf(user: string): Generator<S>;
   /** Subscribers following everyone. */
   readonly everyone: ReadonlySet<S>;
-  /** Subscribers naming `user` in their list (those following everyone left out). */
-  listFollowersOf(user: string): ReadonlySet<S> | undefined;
 }
 
 export function createWatchIndex<S>(): WatchIndex<S> {
@@ -71,7 +69,6 @@ export function createWatchIndex<S>(): WatchIndex<S> {
       if (followers) yield* followers;
     },
     everyone,
-    listFollowersOf: (user) => byUser.get(user),
   };
   return index;
 }

@@ -12,8 +12,9 @@ import type { Logger } from '../logger.js';
 import type { PingMetrics } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
 import type { Broadcaster } from '../realtime/broadcaster.js';
+import { connectPeer } from '../realtime/connect.js';
 import type { Peer, SocketHub } from '../realtime/hub.js';
-import { parseSince, resume } from '../realtime/resume.js';
+import { parseSince } from '../realtime/resume.js';
 import { createFrameHandler, type FrameHandler } from '../realtime/session.js';
 import { parseConnectWatch } from '../realtime/subscription.js';
 
@@ -60,13 +61,10 @@ export function webSocketEvents(deps: SocketDeps, counter: SocketCounter) {
     return {
       onOpen(_event, ws) {
         releaseUpgradeRequest(c);
-        peer = hub.add(ws.raw as WebSocket);
+        peer = connectPeer(deps, ws.raw as WebSocket, { since, watch });
         if (!peer) return;
         counter.opened(address);
-        broadcaster.follow(peer, watch);
         deps.logger.debug({ requestId, sockets: hub.size, since }, 'socket opened');
-        if (since === undefined) broadcaster.welcome(peer);
-        else hub.track(resume(deps, peer, since));
       },
       onMessage(event) {
         if (!peer) return;
@@ -79,7 +77,7 @@ export function webSocketEvents(deps: SocketDeps, counter: SocketCounter) {
           framesPerSecond,
           maxWatchUsers,
         });
-        handleFrame(event.data as string | ArrayBuffer);
+        handleFrame.frame(event.data as string | ArrayBuffer);
       },
       onClose(event) {
         if (peer) {
