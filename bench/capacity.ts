@@ -90,7 +90,7 @@ async function measure(options: CapacityOptions, r: CapacityResults) {
       users,
       rows,
       clients,
-      durationS: clients > 2 ? options.ceilingS : options.runS,
+      durationS: clients === 2 ? options.runS : options.ceilingS,
       changes,
       settings,
     });
@@ -127,6 +127,14 @@ async function measure(options: CapacityOptions, r: CapacityResults) {
       '1 heartbeat per commit (no lock, no NOTIFY), synchronous_commit off',
       true,
       () => write(1, false, 16, off),
+    ],
+    // One writer alone: how long a notifying commit takes with nobody queued on the lock, and
+    // how much of it is the WAL flush (the difference between on and off).
+    ['1 writer alone, 1 change per commit, synchronous_commit on', false, () => write(1, true, 1)],
+    [
+      '1 writer alone, 1 change per commit, synchronous_commit off',
+      true,
+      () => write(1, true, 1, off),
     ],
   ];
   for (const [label, syncOff, run] of ceilings) {
