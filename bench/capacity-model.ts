@@ -31,6 +31,11 @@ export interface MeasuredCosts {
   sweepPerUser: number;
   /** Seconds the commit order is held per notifying commit, and per change in it. */
   serial: { perCommitS: number; perChangeS: number };
+  /**
+   * The same without others on the machine: a lone writer's notifying commit, and a change's
+   * extra CPU (an upper bound on its work under the lock). The 16-core carry-over uses it.
+   */
+  quietSerial?: { perCommitS: number; perChangeS: number };
 }
 
 export interface Scenario {

@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -177,11 +178,23 @@ async function measure(options: CapacityOptions, r: CapacityResults) {
 
 async function main() {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      quick: { type: 'boolean', default: false },
+      report: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
+  if (values.report) {
+    // A stored run, printed again through the current model (nothing is measured).
+    const stored = JSON.parse(await fs.readFile(values.report, 'utf8')) as CapacityResults;
+    process.stdout.write(`${formatCapacity(stored)}\n`);
+    return;
+  }
   if (values.help) {
     process.stdout.write(
-      'npm run bench:capacity [-- --quick]\n  --quick  100,000 users only, short runs (under a minute)\n' +
+      'npm run bench:capacity [-- --quick | --report <results.json>]\n' +
+        '  --quick   100,000 users only, short runs (under a minute)\n' +
+        '  --report  print a stored run again through the current model, measuring nothing\n' +
         'DATABASE_URL: the server to create the scratch database on (default: an embedded server)\n',
     );
     return;
