@@ -32,10 +32,10 @@ export interface MeasuredCosts {
   /** Seconds the commit order is held per notifying commit, and per change in it. */
   serial: { perCommitS: number; perChangeS: number };
   /**
-   * The same without others on the machine: a lone writer's notifying commit, and a change's
-   * extra CPU (an upper bound on its work under the lock). The 16-core carry-over uses it.
+   * The same without others on the machine: the WAL flush plus the CPU of the commit's work,
+   * without waiting for a core (see capacity-report.ts). The 16-core carry-over uses it.
    */
-  quietSerial?: { perCommitS: number; perChangeS: number };
+  quietSerial?: { flushS: number; perCommitS: number; perChangeS: number };
 }
 
 export interface Scenario {

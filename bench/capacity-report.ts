@@ -39,7 +39,7 @@ export interface CapacityResults {
 }
 
 /** The model's inputs, from the runs. Heartbeats are priced at the larger table's cost. */
-export function costsOf(r: CapacityResults): MeasuredCosts | undefined {
+export function costsOf(r: CapacityResults, flushMs?: number): MeasuredCosts | undefined {
   const hb100 = r.heartbeats.find((h) => h.rowsPerStatement === 100);
   const growth =
     hb100 && r.largeHeartbeats ? Math.max(1, r.largeHeartbeats.cpuUsPerRow / hb100.cpuUsPerRow) : 1;
@@ -56,8 +56,16 @@ export function costsOf(r: CapacityResults): MeasuredCosts | undefined {
   const one = sixteen.find((c) => c.rowsPerStatement === 1);
   const many = sixteen.find((c) => c.rowsPerStatement > 1);
   if (!heartbeat.size || !changeExtra.size || !sweep || !one || !many) return undefined;
-  const lone = r.ceilings.find((c) => c.changes && c.clients === 1 && !c.syncOff);
+  // Without others on the machine: the WAL flush as measured here (the 16 writers' commits one
+  // after the other with synchronous_commit on, less the same with it off), plus the extra CPU
+  // of a commit carrying one change; per change, its extra CPU in commits of the most changes.
+  // Both CPU terms are upper bounds on the work done under the lock.
+  const off = r.ceilings.find(
+    (c) => c.changes && c.clients > 1 && c.syncOff && c.rowsPerStatement === 1,
+  );
   const biggest = Math.max(...changeExtra.keys());
+  const measuredFlushS = off ? Math.max(0, 1 / one.commitsPerSecond - 1 / off.commitsPerSecond) : 0;
+  const flushS = flushMs === undefined ? measuredFlushS : flushMs / 1000;
   return {
     heartbeat,
     changeExtra,
@@ -67,14 +75,11 @@ export function costsOf(r: CapacityResults): MeasuredCosts | undefined {
       k: many.rowsPerStatement,
       commitsPerSecond: many.commitsPerSecond,
     }),
-    ...(lone
-      ? {
-          quietSerial: {
-            perCommitS: 1 / lone.commitsPerSecond,
-            perChangeS: (changeExtra.get(biggest) ?? 0) / 1e6,
-          },
-        }
-      : {}),
+    quietSerial: {
+      flushS,
+      perCommitS: flushS + (changeExtra.get(1) ?? 0) / 1e6,
+      perChangeS: (changeExtra.get(biggest) ?? 0) / 1e6,
+    },
   };
 }
 
@@ -90,7 +95,8 @@ export const SCENARIO_RATES = [
   { intervalS: 60, changeShare: 0.01 },
 ];
 
-export function formatCapacity(r: CapacityResults): string {
+/** `flushMs`: the target's WAL flush (pg_test_fsync) for the 16-core columns, else this one's. */
+export function formatCapacity(r: CapacityResults, flushMs?: number): string {
   const m = r.machine;
   const lines = [
     m
@@ -127,9 +133,9 @@ export function formatCapacity(r: CapacityResults): string {
   );
   for (const c of r.ceilings)
     lines.push(
-      `  ${c.label}: ${fmt(c.commitsPerSecond)} commits/s (${fmt((1000 * c.clients) / c.commitsPerSecond, 2)} ms each), ${fmt(c.rowsPerSecond)} rows/s, ${fmt(c.cpuUsPerStatement)} µs CPU/commit`,
+      `  ${c.label}: ${fmt(c.commitsPerSecond)} commits/s (one every ${fmt(1000 / c.commitsPerSecond, 2)} ms), ${fmt(c.rowsPerSecond)} rows/s, ${fmt(c.cpuUsPerStatement)} µs CPU/commit`,
     );
-  const costs = costsOf(r);
+  const costs = costsOf(r, flushMs);
   if (!costs) return lines.join('\n');
   const quiet = costs.quietSerial ?? costs.serial;
   const serial = (t: MeasuredCosts['serial']) =>
@@ -156,7 +162,7 @@ export function formatCapacity(r: CapacityResults): string {
   lines.push(
     '',
     `Users one primary carries at saturation: CPU, or the commit order busy all the time (${serial(costs.serial)} from the 16-writer runs on ${CORES} cores;`,
-    `16 cores: the CPU costs above per core, and the commit order of a lone writer here, ${serial(quiet)}, each change's extra CPU counted as under the lock)`,
+    `16 cores: the CPU costs above per core; the commit order as the WAL flush (${fmt((costs.quietSerial?.flushS ?? 0) * 1e3, 2)} ms: ${flushMs === undefined ? 'here, 16 writers, on less off' : 'given by --flush-ms'}) + a change's extra CPU, ${serial(quiet)})`,
     `| ping every | changes | ${CORES} cores, b=10 | ${CORES} cores, b=100 | 16 cores, b=10 | 16 cores, b=100 |`,
     '| ---: | ---: | ---: | ---: | ---: | ---: |',
   );

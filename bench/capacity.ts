@@ -181,13 +181,15 @@ async function main() {
     options: {
       quick: { type: 'boolean', default: false },
       report: { type: 'string' },
+      'flush-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.report) {
     // A stored run, printed again through the current model (nothing is measured).
     const stored = JSON.parse(await fs.readFile(values.report, 'utf8')) as CapacityResults;
-    process.stdout.write(`${formatCapacity(stored)}\n`);
+    const flush = values['flush-ms'] === undefined ? undefined : Number(values['flush-ms']);
+    process.stdout.write(`${formatCapacity(stored, flush)}\n`);
     return;
   }
   if (values.help) {
@@ -195,6 +197,7 @@ async function main() {
       'npm run bench:capacity [-- --quick | --report <results.json>]\n' +
         '  --quick   100,000 users only, short runs (under a minute)\n' +
         '  --report  print a stored run again through the current model, measuring nothing\n' +
+        '  --flush-ms  with --report: the WAL flush of the 16-core target (pg_test_fsync), in ms\n' +
         'DATABASE_URL: the server to create the scratch database on (default: an embedded server)\n',
     );
     return;
