@@ -153,13 +153,13 @@ export function formatTable(r: BenchResults): string {
     rows.push([
       '',
       '',
-      `delivered ${fmt(w.delivered)} of ${fmt(w.expected)} (missing ${fmt(w.missing)}); not followed ${w.foreign}, unexpected ${w.unexpected}, wrong status ${w.wrongStatus}; closed ${JSON.stringify(w.closed)}; failed pings ${w.failedPings}; received ${fmt(w.frames.change)} changes, ${fmt(w.frames.list)} lists, ${fmt(w.frames.count)} counts, ${w.megabytes} MiB; connect ${w.connectS} s`,
+      `delivered ${fmt(w.delivered)} of ${fmt(w.expected)} (missing ${fmt(w.missing)}); not followed ${w.foreign}, unexpected ${w.unexpected}, wrong status ${w.wrongStatus}; closed ${JSON.stringify(w.closed)}; pings not answered 2xx ${JSON.stringify(w.failedPings)}, last answered at ${w.answeredS} s; received ${fmt(w.frames.change)} changes, ${fmt(w.frames.list)} lists, ${fmt(w.frames.count)} counts, ${w.megabytes} MiB; connect ${w.connectS} s`,
     ]);
     cpuRow(w.cpu);
     rows.push([
       '',
       '',
-      `per delivered presence-change: service ${w.serviceUsPerFrame} µs, postgres ${w.postgresUsPerFrame} µs (all of the service's work over ${w.cpuSeconds} s, snapshots included)`,
+      `per delivered presence-change: service ${w.serviceUsPerFrame} µs, postgres ${w.postgresUsPerFrame} µs (all of the service's work over ${w.cpuSeconds} s, snapshots included)${lagText(w.eventLoopLagMs)}; client event-loop delay p99 ${w.clientLagMs.p99} ms, max ${w.clientLagMs.max} ms`,
     ]);
   }
   if (r.everyone) {
@@ -171,7 +171,7 @@ export function formatTable(r: BenchResults): string {
     rows.push([
       `everyone-followers, ${e.sockets} sockets, a change every ${e.periodMs} ms, ${fmt(e.users)} users`,
       `${fmt(e.bytesPerSecondPerSocket / 1024)} KiB/s/socket`,
-      `${e.changes} changes in ${e.durationS} s; lists per socket ${e.listsPerSocket.min}-${e.listsPerSocket.max} (mean ${e.listsPerSocket.mean}); closed ${JSON.stringify(e.closed)}; ${final}; change p99 ${e.deliveryMs.p99} ms, missing ${e.missing}; failed pings ${e.failedPings}`,
+      `${e.changes} changes in ${e.durationS} s; lists per socket ${e.listsPerSocket.min}-${e.listsPerSocket.max} (mean ${e.listsPerSocket.mean}); closed ${JSON.stringify(e.closed)}; ${final}; change p99 ${e.deliveryMs.p99} ms, missing ${e.missing}; pings not answered 2xx ${JSON.stringify(e.failedPings)}${lagText(e.eventLoopLagMs)}; client event-loop delay max ${e.clientLagMs.max} ms`,
     ]);
     cpuRow(e.cpu);
   }
@@ -235,6 +235,8 @@ export async function writeResults(r: BenchResults): Promise<string> {
 
 /** Percent of a core used by others (and the kernel) past which a row is flagged. */
 const BUSY = 25;
+const lagText = (lag: { p99: number; max: number } | undefined) =>
+  lag ? `; service event-loop delay p99 ${lag.p99} ms, max ${lag.max} ms` : '';
 const perCommit = (h: PingRun) => (h.pingsPerCommit ? `, ~${h.pingsPerCommit} pings/commit` : '');
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const mib = (kib: number) => (kib / 1024).toFixed(0);

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { type CpuShare, type CpuTargets, startCpuSampler } from './cpu.js';
 import { restoreHeartbeatStatus } from './fill.js';
 import { exited, nextMessage, onCleanup, sleep, spawnScript } from './process.js';
-import { ACCESS_KEY } from './service.js';
+import { ACCESS_KEY, ACCESS_KEY_SYSTEM } from './service.js';
 import { percentile, round } from './stats.js';
 import { heartbeatStatus, otherStatus, type Status } from './users.js';
 import {
@@ -74,15 +74,24 @@ export interface WatchFanoutResult extends Deliveries, Received {
   clientProcesses: number;
   connectS: number;
   changes: number;
+  /** The rate the pings were sent at (from the first send to the last). */
   changesPerSecond: number;
-  failedPings: number;
+  /** Pings not answered 2xx, by status code or error. */
+  failedPings: Record<string, number>;
+  /** From the first ping sent to the last one sent. */
   durationS: number;
+  /** From the first ping sent to the last one answered. */
+  answeredS: number;
+  /** The client processes' event-loop delay (the worst of them): time their frames waited there. */
+  clientLagMs: { p99: number; max: number };
   /** Measured from the first change to the end of the drain after the last. */
   cpu?: CpuShare;
   cpuSeconds: number;
   /** The service's CPU time over the measurement divided by the presence-change frames delivered. */
   serviceUsPerFrame: number;
   postgresUsPerFrame: number;
+  /** The service's event-loop delay over the measurement (from its /metrics). */
+  eventLoopLagMs?: { p99: number; max: number };
 }
 
 export interface EveryoneSteadyResult extends Deliveries, Received {
@@ -90,8 +99,10 @@ export interface EveryoneSteadyResult extends Deliveries, Received {
   sockets: number;
   periodMs: number;
   changes: number;
-  failedPings: number;
+  failedPings: Record<string, number>;
   durationS: number;
+  /** The client process's event-loop delay: what its frames waited there. */
+  clientLagMs: { p99: number; max: number };
   /** Bytes each socket received a second, over the changes (snapshots and changes). */
   bytesPerSecondPerSocket: number;
   /** online-users-list frames each socket received over the changes (min, mean, max). */
@@ -101,6 +112,8 @@ export interface EveryoneSteadyResult extends Deliveries, Received {
   /** From the last ping's answer until every socket's last list was the final state. */
   finalListAfterS: number | null;
   settleS: number;
+  /** The service's event-loop delay over the changes (from its /metrics). */
+  eventLoopLagMs?: { p99: number; max: number };
   cpu?: CpuShare;
   cpuSeconds: number;
 }
@@ -114,6 +127,25 @@ function random(seed: number): () => number {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/**
+ * The service's event-loop delay since the previous call, from its /metrics (prom-client's
+ * monitor, 10 ms resolution, reset at each scrape): how long its loop was held up, by snapshot
+ * rounds among others, during which no frame went out.
+ */
+async function eventLoopLag(url: string): Promise<{ p99: number; max: number } | undefined> {
+  const response = await fetch(`${url}/metrics`, {
+    headers: { authorization: `Bearer ${ACCESS_KEY_SYSTEM}` },
+  }).catch(() => undefined);
+  if (!response?.ok) return undefined;
+  const text = await response.text();
+  const read = (name: string) =>
+    round(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) * 1000, 1);
+  return {
+    p99: read('nodejs_eventloop_lag_p99_seconds'),
+    max: read('nodejs_eventloop_lag_max_seconds'),
   };
 }
 
@@ -248,7 +280,11 @@ function merge(reports: WatchClientReport[]) {
     wrongStatus,
   };
   const received: Received = { frames, megabytes: round(bytes / 2 ** 20, 1), closed, errors };
-  return { deliveries, received, lastLists: reports.flatMap((r) => r.lastLists) };
+  const clientLag = {
+    p99: Math.max(...reports.map((r) => r.lagMs.p99)),
+    max: Math.max(...reports.map((r) => r.lagMs.max)),
+  };
+  return { deliveries, received, clientLag };
 }
 
 /**
@@ -262,7 +298,12 @@ async function pingChanges(
 ) {
   const current = new Map<number, Status>();
   const sent: Sent[] = [];
-  const answers: Promise<boolean>[] = [];
+  /** Pings not answered 2xx, by status code or error. */
+  const failures: Record<string, number> = {};
+  const fail = (reason: string) => {
+    failures[reason] = (failures[reason] ?? 0) + 1;
+  };
+  const answers: Promise<void>[] = [];
   const count = Math.floor((options.durationS * 1000) / options.periodMs);
   const began = nowMs();
   for (let i = 0; i < count; i++) {
@@ -281,17 +322,19 @@ async function pingChanges(
       }).then(
         async (response) => {
           await response.arrayBuffer();
-          return response.ok;
+          if (!response.ok) fail(String(response.status));
         },
-        () => false,
+        (error: Error) => fail((error.cause as Error | undefined)?.message ?? error.message),
       ),
     );
   }
-  const ok = await Promise.all(answers);
-  const seconds = (nowMs() - began) / 1000;
+  // The rate the pings were sent at: from the first send to the last.
+  const sendingS = ((sent.at(-1)?.sentMs ?? began) - began) / 1000;
+  await Promise.all(answers);
+  const answeredS = (nowMs() - began) / 1000;
   // Users whose status is no longer their heartbeat status, to be given it back.
   const flipped = [...current].filter(([user, s]) => s !== heartbeatStatus(user)).map(([u]) => u);
-  return { sent, failed: ok.filter((o) => !o).length, seconds, flipped };
+  return { sent, failures, sendingS, answeredS, flipped };
 }
 
 export async function runWatchFanout(options: {
@@ -343,6 +386,7 @@ export async function runWatchFanout(options: {
   const connectS = round((performance.now() - connectBegan) / 1000, 1);
   try {
     await sleep(2_000); // every socket's first list and counts have gone out
+    await eventLoopLag(options.url);
     const sampler = options.cpu ? startCpuSampler(options.cpu) : undefined;
     const began = performance.now();
     // Changes walk the changing users in a shuffled order, round and round.
@@ -359,7 +403,8 @@ export async function runWatchFanout(options: {
     await sleep((options.drainS ?? 3) * 1000);
     const cpu = await sampler?.stop();
     const cpuSeconds = round((performance.now() - began) / 1000, 1);
-    const { deliveries, received } = await clients.report(run.sent);
+    const lag = await eventLoopLag(options.url);
+    const { deliveries, received, clientLag } = await clients.report(run.sent);
     await restoreHeartbeatStatus(options.db, run.flipped);
     const perFrame = (share: number | undefined) =>
       Math.round((((share ?? 0) / 100) * cpuSeconds * 1e6) / Math.max(1, deliveries.delivered));
@@ -377,13 +422,16 @@ export async function runWatchFanout(options: {
       clientProcesses: clients.processes,
       connectS,
       changes: run.sent.length,
-      changesPerSecond: round(run.sent.length / run.seconds, 1),
-      failedPings: run.failed,
-      durationS: round(run.seconds, 1),
+      changesPerSecond: round((run.sent.length - 1) / Math.max(0.001, run.sendingS), 1),
+      failedPings: run.failures,
+      durationS: round(run.sendingS, 1),
+      answeredS: round(run.answeredS, 1),
+      clientLagMs: clientLag,
       ...deliveries,
       ...received,
       ...(cpu ? { cpu } : {}),
       cpuSeconds,
+      ...(lag ? { eventLoopLagMs: lag } : {}),
       serviceUsPerFrame: perFrame(cpu?.service),
       postgresUsPerFrame: perFrame(cpu?.postgres),
     };
@@ -414,6 +462,7 @@ export async function runEveryoneSteady(options: {
     await sleep(2_000); // every socket's first list has come
     const before = await clients.lists();
     const rand = random(options.seed ?? 20_261_208);
+    await eventLoopLag(options.url);
     const sampler = options.cpu ? startCpuSampler(options.cpu) : undefined;
     const began = performance.now();
     const run = await pingChanges(options.url, {
@@ -423,6 +472,7 @@ export async function runEveryoneSteady(options: {
     });
     const cpu = await sampler?.stop();
     const cpuSeconds = round((performance.now() - began) / 1000, 1);
+    const lag = await eventLoopLag(options.url);
     const after = await clients.lists();
     const bytesOf = (answers: WatchClientLists[]) => answers.reduce((s, a) => s + a.bytes, 0);
     const bytes = bytesOf(after) - bytesOf(before);
@@ -452,16 +502,17 @@ export async function runEveryoneSteady(options: {
       if (waited >= options.settleS) break;
       await sleep(250);
     }
-    const { deliveries, received } = await clients.report(run.sent);
+    const { deliveries, received, clientLag } = await clients.report(run.sent);
     await restoreHeartbeatStatus(options.db, run.flipped);
     return {
       users,
       sockets,
       periodMs: options.periodMs,
       changes: run.sent.length,
-      failedPings: run.failed,
-      durationS: round(run.seconds, 1),
-      bytesPerSecondPerSocket: Math.round(bytes / sockets / run.seconds),
+      failedPings: run.failures,
+      durationS: round(run.sendingS, 1),
+      bytesPerSecondPerSocket: Math.round(bytes / sockets / run.sendingS),
+      clientLagMs: clientLag,
       listsPerSocket: {
         min: Math.min(...lists),
         mean: round(lists.reduce((a, b) => a + b, 0) / sockets, 1),
@@ -470,6 +521,7 @@ export async function runEveryoneSteady(options: {
       finalListSockets,
       finalListAfterS,
       settleS: options.settleS,
+      ...(lag ? { eventLoopLagMs: lag } : {}),
       ...deliveries,
       ...received,
       ...(cpu ? { cpu } : {}),
