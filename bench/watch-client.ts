@@ -65,6 +65,8 @@ export interface WatchClientReport {
 export interface WatchClientLists {
   type: 'lists';
   bytes: number;
+  /** presence-change frames received so far. */
+  changes: number;
   /** List snapshots each socket has received so far. */
   lists: number[];
   lastLists: ({ digest: string; users: number } | null)[];
@@ -221,6 +223,7 @@ async function main() {
       process.send?.({
         type: 'lists',
         bytes,
+        changes: frames.change,
         lists: sockets.map((s) => s?.lists ?? 0),
         lastLists: lastLists(),
       } satisfies WatchClientLists);
