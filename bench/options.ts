@@ -1,11 +1,38 @@
 import { parseArgs } from 'node:util';
 
-// What a run measures, and how long: the full benchmark (about ten minutes), --quick (under a
-// minute, smaller sizes and shorter runs, a smoke check) or --list (only the whole list read at
-// the largest table size, with the fill it needs).
+// What a run measures, and how long: the full benchmark (about ten minutes), --quick (a minute or
+// two, smaller sizes and shorter runs, a smoke check), --list (only the whole list read at
+// the largest table size, with the fill it needs) or --subscriptions (only the subscription rows,
+// with their fills; with --quick, at the quick run's sizes).
+
+export type BenchMode = 'full' | 'quick' | 'list' | 'subscriptions' | 'subscriptions-quick';
+
+/** Watch-list fan-out: sockets following lists of users while some of those users change. */
+export interface WatchFanoutOptions {
+  /** Users in the table (one of scaleUsers: the row runs at that scale point). */
+  users: number;
+  sockets: number;
+  /** Users each socket follows, all among the changing users. */
+  perSocket: number;
+  /** The users whose statuses change, spread over the table. */
+  changingUsers: number;
+  changesPerSecond: number;
+  durationS: number;
+}
+
+/** Sockets following everyone while a user changes every `periodMs`. */
+export interface EveryoneOptions {
+  /** Users in the table (one of scaleUsers). */
+  users: number;
+  sockets: number;
+  periodMs: number;
+  durationS: number;
+  /** The longest wait after the changes for every socket's last list to be the final state. */
+  settleS: number;
+}
 
 export interface BenchOptions {
-  mode: 'full' | 'quick' | 'list';
+  mode: BenchMode;
   connections: number;
   warmupS: number;
   ceilingS: number;
@@ -29,6 +56,8 @@ export interface BenchOptions {
   fillTimeoutS: number;
   /** Away timeout of the service: nobody goes away during a run. */
   awayTimeoutSeconds: number;
+  watchFanout: WatchFanoutOptions;
+  everyone: EveryoneOptions;
 }
 
 const FULL: BenchOptions = {
@@ -51,6 +80,15 @@ const FULL: BenchOptions = {
   pgbench: { probeClients: [4, 16, 64], probeS: 4, mainS: 10 },
   fillTimeoutS: 300,
   awayTimeoutSeconds: 3_600,
+  watchFanout: {
+    users: 1_000_000,
+    sockets: 10_000,
+    perSocket: 100,
+    changingUsers: 1_000,
+    changesPerSecond: 50,
+    durationS: 25,
+  },
+  everyone: { users: 100_000, sockets: 50, periodMs: 100, durationS: 60, settleS: 30 },
 };
 
 const QUICK: BenchOptions = {
@@ -68,13 +106,26 @@ const QUICK: BenchOptions = {
   mainUsers: 20_000,
   pgbench: { probeClients: [16], probeS: 2, mainS: 0 },
   fillTimeoutS: 30,
+  watchFanout: { ...FULL.watchFanout, users: 20_000, sockets: 1_000, durationS: 10 },
+  everyone: { ...FULL.everyone, users: 20_000, durationS: 10, settleS: 15 },
 };
 
 const LIST: BenchOptions = { ...FULL, mode: 'list', scaleUsers: [1_000_000], mainUsers: 1_000_000 };
 
-export const USAGE = `npm run bench [-- --quick | --list]
-  --quick     a smoke check in under a minute: smaller tables, fewer sockets, shorter runs
-  --list      only the whole list (GET /users/list/all) at 1,000,000 users, after the fill (2 min)
+/** Only the subscription rows, each at its table size (filled in that order). */
+const subscriptionsOnly = (base: BenchOptions, mode: BenchMode): BenchOptions => {
+  const scaleUsers = [...new Set([base.everyone.users, base.watchFanout.users])].sort(
+    (a, b) => a - b,
+  );
+  return { ...base, mode, scaleUsers, mainUsers: scaleUsers.at(-1) ?? 0 };
+};
+
+export const USAGE = `npm run bench [-- --quick | --list | --subscriptions [--quick]]
+  --quick           a smoke check in a minute or two: smaller tables, fewer sockets, shorter runs
+  --list            only the whole list (GET /users/list/all) at 1,000,000 users, after the fill (2 min)
+  --subscriptions   only the subscription rows: watch-list fan-out to 10,000 sockets at 1,000,000
+                    users, and 50 sockets following everyone at 100,000 users (4 to 5 min);
+                    with --quick, at the quick run's sizes
 DATABASE_URL: the server to create the scratch database on (default: an embedded server)`;
 
 export function parseOptions(argv: string[]): BenchOptions {
@@ -83,12 +134,18 @@ export function parseOptions(argv: string[]): BenchOptions {
     options: {
       quick: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
+      subscriptions: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
+  }
+  if (values.subscriptions) {
+    return values.quick
+      ? subscriptionsOnly(QUICK, 'subscriptions-quick')
+      : subscriptionsOnly(FULL, 'subscriptions');
   }
   return values.list ? LIST : values.quick ? QUICK : FULL;
 }

@@ -7,9 +7,11 @@ import type { HttpLoadResult } from './http-load.js';
 import type { ListReadResult } from './list.js';
 import type { MachineInfo } from './machine.js';
 import type { MemoryResult } from './memory.js';
+import type { BenchMode } from './options.js';
 import type { PgbenchRun, PgbenchSeries } from './pgbench.js';
 import { ROOT } from './process.js';
 import type { SocketLoadResult } from './socket-load.js';
+import type { EveryoneSteadyResult, WatchFanoutResult } from './subscriptions.js';
 import type { Target } from './targets.js';
 
 // The results: a table on stdout, JSON under bench/results/.
@@ -29,7 +31,7 @@ export interface ScalePoint {
 
 export interface BenchResults {
   benchmark: 'service';
-  mode: 'full' | 'quick' | 'list';
+  mode: BenchMode;
   startedAt: string;
   finishedAt: string;
   totalS: number;
@@ -52,6 +54,12 @@ export interface BenchResults {
   mixed?: PingRun & { restoredUsers: number };
   /** The whole list read once at the largest table size. */
   list?: ListReadResult;
+  /** Sockets following lists of users, while some of those users change at a steady rate. */
+  watchFanout?: WatchFanoutResult;
+  /** Sockets following everyone while one user changes at a steady rate. */
+  everyone?: EveryoneSteadyResult;
+  /** The fills of a --subscriptions run (the full run's are in `scale`). */
+  subscriptionFills?: FillResult[];
   /** The fill statement that ran out of time (the scale points from there on are missing). */
   fillTooSlow?: { users: number; added: number; overS: number };
   serviceWarnings: string[];
@@ -135,6 +143,45 @@ export function formatTable(r: BenchResults): string {
       `to the last byte (first byte ${l.firstByteMs} ms), ${l.megabytes} MiB; service RSS ${mib(l.rssBeforeKiB)} -> peak ${mib(l.rssPeakKiB)} MiB (+${mib(l.rssGrowthKiB)} MiB; peak over a second read ${mib(l.rssPeakSecondReadKiB)} MiB; ${l.rssSamples} samples)`,
     ]);
   }
+  if (r.watchFanout) {
+    const w = r.watchFanout;
+    rows.push([
+      `watch-list fan-out, ${fmt(w.sockets)} sockets x ${w.perSocket} users, ${fmt(w.users)} users`,
+      `p50 ${w.deliveryMs.p50} ms, p99 ${w.deliveryMs.p99} ms`,
+      `max ${w.deliveryMs.max} ms; ${w.changesPerSecond} changes/s for ${w.durationS} s among ${fmt(w.changingUsers)} users (${w.followers.min}-${w.followers.max} followers each); last follower p50 ${w.lastFollowerMs.p50} ms`,
+    ]);
+    rows.push([
+      '',
+      '',
+      `delivered ${fmt(w.delivered)} of ${fmt(w.expected)} (missing ${fmt(w.missing)}); not followed ${w.foreign}, unexpected ${w.unexpected}, wrong status ${w.wrongStatus}; closed ${JSON.stringify(w.closed)}; pings not answered 2xx ${JSON.stringify(w.failedPings)}, last answered at ${w.answeredS} s; received ${fmt(w.frames.change)} changes, ${fmt(w.frames.list)} lists, ${fmt(w.frames.count)} counts, ${w.megabytes} MiB; connect ${w.connectS} s`,
+    ]);
+    cpuRow(w.cpu);
+    rows.push([
+      '',
+      '',
+      `per delivered presence-change: service ${w.serviceUsPerFrame} µs, postgres ${w.postgresUsPerFrame} µs (all of the service's work over ${w.cpuSeconds} s, snapshots included)${lagText(w.eventLoopLagMs)}; client event-loop delay p99 ${w.clientLagMs.p99} ms, max ${w.clientLagMs.max} ms`,
+    ]);
+  }
+  if (r.everyone) {
+    const e = r.everyone;
+    const final =
+      e.finalListAfterS === null
+        ? `${e.finalListSockets} of ${e.sockets} sockets' last list final after ${e.settleS} s`
+        : `every last list final ${e.finalListAfterS} s after the changes`;
+    rows.push([
+      `everyone-followers, ${e.sockets} sockets, a change every ${e.periodMs} ms, ${fmt(e.users)} users`,
+      `${fmt(e.bytesPerSecondPerSocket / 1024)} KiB/s/socket`,
+      `${e.changes} changes in ${e.durationS} s; lists per socket ${e.listsPerSocket.min}-${e.listsPerSocket.max} (mean ${e.listsPerSocket.mean}); closed ${JSON.stringify(e.closed)}; ${final}; change p99 ${e.deliveryMs.p99} ms, missing ${e.missing}; pings not answered 2xx ${JSON.stringify(e.failedPings)}${lagText(e.eventLoopLagMs)}; client event-loop delay max ${e.clientLagMs.max} ms`,
+    ]);
+    cpuRow(e.cpu);
+  }
+  for (const f of r.subscriptionFills ?? []) {
+    rows.push([
+      `fill to ${fmt(f.users)} users`,
+      `${(f.ms / 1000).toFixed(1)} s`,
+      `+${fmt(f.added)} rows in one statement through the triggers, ${fmt(f.rowsPerSecond)} rows/s`,
+    ]);
+  }
   for (const { fill: f } of r.scale) {
     const vacuum = `VACUUM ANALYZE ${(f.vacuumAnalyzeMs / 1000).toFixed(1)} s`;
     const rate = `${fmt(f.rowsPerSecond)} rows/s, ${vacuum}`;
@@ -188,6 +235,8 @@ export async function writeResults(r: BenchResults): Promise<string> {
 
 /** Percent of a core used by others (and the kernel) past which a row is flagged. */
 const BUSY = 25;
+const lagText = (lag: { p99: number; max: number } | undefined) =>
+  lag ? `; service event-loop delay p99 ${lag.p99} ms, max ${lag.max} ms` : '';
 const perCommit = (h: PingRun) => (h.pingsPerCommit ? `, ~${h.pingsPerCommit} pings/commit` : '');
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const mib = (kib: number) => (kib / 1024).toFixed(0);

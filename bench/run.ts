@@ -16,12 +16,14 @@ import { buildService, type Service, startService } from './service.js';
 import { setUpDatabase } from './setup.js';
 import { runSocketLoad } from './socket-load.js';
 import { phaseClock, round } from './stats.js';
+import { benchmarkSubscriptions, measureSubscriptions } from './subscriptions-run.js';
 import { judge } from './targets.js';
 
 // `npm run bench`: how fast the service takes pings, over HTTP and sockets, how fast it fans a
 // change out, what an idle socket costs, and how ping throughput holds as the table grows,
-// next to the ceilings of the same stack, all measured in the same run, and what reading the
-// whole list costs at the largest size. See docs/performance.md.
+// next to the ceilings of the same stack, all measured in the same run, what reading the
+// whole list costs at the largest size, and how subscriptions scale (watch lists, everyone-
+// followers under steady change). See docs/performance.md.
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const n = (value: number) => value.toLocaleString('en');
@@ -119,8 +121,13 @@ async function benchmark(options: BenchOptions, r: BenchResults): Promise<void> 
     );
     r.scale.push({ users, fill, http });
     if (target === options.scaleUsers.at(-1)) {
+      // The table also holds the fan-out's and the socket run's marker users by now.
+      const { rows } = await db.query<{ n: number }>(
+        'select count(*)::int as n from presently.presence',
+      );
+      const listed = rows[0]?.n ?? users;
       r.list = await phase.run(`whole list, ${n(users)} users`, () =>
-        runListRead({ url: service.url, servicePid: service.pid, users }),
+        runListRead({ url: service.url, servicePid: service.pid, users: listed }),
       );
     }
     if (target === options.scaleUsers[0]) {
@@ -150,6 +157,10 @@ async function benchmark(options: BenchOptions, r: BenchResults): Promise<void> 
     } else {
       await stop(service);
     }
+    await measureSubscriptions(
+      { options, r, build, databaseUrl: scratch.url, db, cpu, phase },
+      users,
+    );
   }
 }
 
@@ -179,7 +190,10 @@ async function main() {
     targets: [],
   };
   try {
-    await (options.mode === 'list' ? benchmarkList(options, r, log) : benchmark(options, r));
+    if (options.mode === 'list') await benchmarkList(options, r, log);
+    else if (options.mode.startsWith('subscriptions'))
+      await benchmarkSubscriptions(options, r, log);
+    else await benchmark(options, r);
   } catch (error) {
     r.error = (error as Error).stack ?? String(error);
     log(`benchmark failed: ${r.error}`);

@@ -69,6 +69,34 @@ export function judge(r: BenchResults, mainUsers: number): Target[] {
       `+${growthMiB.toFixed(1)} MiB, ${(r.list.lastByteMs / 1000).toFixed(1)} s to the last byte`,
     );
   }
+  if (r.watchFanout) {
+    const w = r.watchFanout;
+    const closed = Object.values(w.closed).reduce((a, b) => a + b, 0);
+    add(
+      `watch-list fan-out p99 < 100 ms (${fmt(w.sockets)} sockets x ${w.perSocket} users, ${fmt(w.users)} users, ${w.changesPerSecond} changes/s)`,
+      w.deliveryMs.p99 < 100 && w.missing === 0 && closed === 0,
+      `p99 ${w.deliveryMs.p99} ms, ${fmt(w.missing)} missing, ${closed} closed`,
+    );
+    add(
+      'no socket hears a change of a user it does not follow',
+      w.foreign === 0 && w.unexpected === 0 && w.wrongStatus === 0,
+      `${w.foreign} not followed, ${w.unexpected} unexpected, ${w.wrongStatus} wrong status, over ${fmt(w.frames.change)} changes received`,
+    );
+  }
+  if (r.everyone) {
+    const e = r.everyone;
+    const closed = Object.values(e.closed).reduce((a, b) => a + b, 0);
+    add(
+      `no socket closed (${e.sockets} sockets following everyone, ${fmt(e.users)} users, a change every ${e.periodMs} ms)`,
+      closed === 0,
+      `${closed} closed ${JSON.stringify(e.closed)}`,
+    );
+    add(
+      "every socket's last online-users-list is the final state",
+      e.finalListSockets === e.sockets,
+      `${e.finalListSockets} of ${e.sockets}${e.finalListAfterS === null ? '' : `, ${e.finalListAfterS} s after the changes`}`,
+    );
+  }
   return targets;
 }
 
