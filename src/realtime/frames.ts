@@ -29,9 +29,20 @@ export function encodeChange(change: StatusChange): Buffer {
 export interface ClientFrame {
   event: string;
   data: unknown;
+  /** The client's acknowledgement id, echoed in the answer (absent: no answer for a ping). */
+  ack?: Ack;
 }
 
+/** A string of 1 to 64 characters, or an integer. */
+export type Ack = string | number;
+
 const MAX_EVENT_NAME_SHOWN = 64;
+const MAX_ACK_LENGTH = 64;
+
+/** Whether `value` may be a frame's `ack`. */
+export const isAck = (value: unknown): value is Ack =>
+  (typeof value === 'string' && value.length >= 1 && value.length <= MAX_ACK_LENGTH) ||
+  Number.isSafeInteger(value);
 
 /** Reads a client frame; throws an AppError saying what is wrong with it. */
 export function parseClientFrame(raw: string | ArrayBuffer): ClientFrame {
@@ -56,8 +67,16 @@ export function parseClientFrame(raw: string | ArrayBuffer): ClientFrame {
       'a frame is a JSON object {"event": "...", "data": ...}',
     );
   }
-  const { event, data } = frame as { event: string; data?: unknown };
-  return { event, data };
+  const { event, data, ack } = frame as { event: string; data?: unknown; ack?: unknown };
+  if (ack === undefined) return { event, data };
+  if (!isAck(ack)) {
+    throw new AppError(
+      'invalid_frame',
+      400,
+      `ack must be a string of 1 to ${MAX_ACK_LENGTH} characters or an integer`,
+    );
+  }
+  return { event, data, ack };
 }
 
 /** An event name fit to repeat in a message: bounded, in JSON quotes. */

@@ -18,6 +18,12 @@ export interface PeerSocket {
   close(code?: number, reason?: string): void;
   terminate(): void;
   ping(): void;
+  /**
+   * Stops reading from the client (TCP back-pressure), if the transport can: returns false when
+   * it cannot (anything else: paused). Absent: it cannot.
+   */
+  pause?(): unknown;
+  resume?(): void;
   on(event: 'close' | 'pong', listener: () => void): unknown;
   once(event: 'close', listener: () => void): unknown;
 }

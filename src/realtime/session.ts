@@ -6,15 +6,24 @@ import type { PingMetrics, PingTransport } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
 import { type Ping, parsePing } from '../presence/validation.js';
 import type { Broadcaster } from './broadcaster.js';
-import { encodeError, parseClientFrame, showEventName } from './frames.js';
+import {
+  type Ack,
+  type ClientFrame,
+  encodeError,
+  encodeFrame,
+  parseClientFrame,
+  showEventName,
+} from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
 import { parseSubscription } from './subscription.js';
 
 /** Closing code for a socket that broke the rules (here: kept flooding). */
 const CLOSE_POLICY_VIOLATION = 1008;
 
-/** Pings a socket may have waiting for the database before more are refused. */
+/** Pings a socket may have waiting for the database before it is read no further. */
 export const MAX_PENDING_FRAMES = 64;
+/** It is read again once this few are left. */
+const RESUME_BELOW = MAX_PENDING_FRAMES / 2;
 
 /** An acknowledgement: the REST body, `{"data": ...}` or `{"error": {"code", "message"}}`. */
 export type Reply = (
@@ -54,6 +63,7 @@ export function createFrameHandler(deps: {
   const rate = createFrameRate(deps.framesPerSecond ?? 0);
   let queue = Promise.resolve();
   let pending = 0;
+  let paused = false;
 
   const refuse = (error: unknown, reply?: Reply) => {
     const appError = toAppError(error);
@@ -94,10 +104,14 @@ export function createFrameHandler(deps: {
       refuse(error, reply);
     } finally {
       pending -= 1;
+      if (paused && pending <= RESUME_BELOW) {
+        paused = false;
+        peer.socket.resume?.();
+      }
     }
   };
 
-  const handle = (read: () => { event: string; data: unknown }, reply?: Reply) => {
+  const handle = (event: string, data: unknown, reply?: Reply) => {
     const verdict = rate();
     if (verdict === 'close') {
       peer.socket.close(CLOSE_POLICY_VIOLATION, 'too many frames');
@@ -109,15 +123,21 @@ export function createFrameHandler(deps: {
     }
     let ping: Ping | undefined;
     try {
-      const { event, data } = read();
       ping = take(event, data, reply);
     } catch (error) {
       return refuse(error, reply);
     }
     if (ping === undefined) return;
-    if (pending >= MAX_PENDING_FRAMES) {
-      const message = `more than ${MAX_PENDING_FRAMES} pings are waiting; this one was not taken`;
-      return refuse(new AppError('too_many_frames', 429, message), reply);
+    // Back-pressure: with this many pings waiting for the database, the socket is read no
+    // further until they are stored, and TCP slows the client down. The frames already read
+    // from the network (one read's worth at most) are still taken. A transport that cannot stop
+    // reading (long-polling) refuses instead.
+    if (pending >= MAX_PENDING_FRAMES && !paused) {
+      paused = peer.socket.pause ? peer.socket.pause() !== false : false;
+      if (!paused) {
+        const message = `more than ${MAX_PENDING_FRAMES} pings are waiting; this one was not taken`;
+        return refuse(new AppError('too_many_frames', 429, message), reply);
+      }
     }
     pending += 1;
     const taken = ping;
@@ -127,7 +147,31 @@ export function createFrameHandler(deps: {
   };
 
   return {
-    frame: (raw) => handle(() => parseClientFrame(raw)),
-    event: (event, data, reply) => handle(() => ({ event, data }), reply),
+    frame(raw) {
+      let frame: ClientFrame;
+      try {
+        frame = parseClientFrame(raw);
+      } catch (error) {
+        return refuse(error);
+      }
+      const { event, data, ack } = frame;
+      handle(event, data, ack === undefined ? undefined : answerOnWebSocket(event, ack));
+    },
+    event: (event, data, reply) => handle(event, data, reply),
   };
+
+  /**
+   * /ws's acknowledgements: `{"event": "ack", "data": {"ack", "counts"}}` once a ping is stored
+   * (`following` for a subscription), or an `error` frame whose data carries the same `ack`.
+   */
+  function answerOnWebSocket(event: string, ack: Ack): Reply {
+    return (answer) => {
+      if ('error' in answer) {
+        hub.send(peer, encodeFrame('error', { ...answer.error, ack }));
+      } else {
+        const result = event === 'subscribe' ? (answer.data as object) : { counts: answer.data };
+        hub.send(peer, encodeFrame('ack', { ack, ...result }));
+      }
+    };
+  }
 }

@@ -49,6 +49,16 @@ export function createSocketIoPeer(socket: Socket): PeerSocket {
     terminate() {
       socket.disconnect(true);
     },
+    // Over a websocket, reading stops at the TCP socket, as on /ws; a long-polling client
+    // cannot be slowed down message by message (it is refused instead).
+    pause() {
+      const raw = webSocketOf(socket);
+      raw?.pause();
+      return raw !== undefined;
+    },
+    resume() {
+      webSocketOf(socket)?.resume();
+    },
     // Engine.IO checks the connection itself (pingInterval, pingTimeout): the hub's heartbeat
     // is answered at once.
     ping() {
@@ -63,6 +73,15 @@ export function createSocketIoPeer(socket: Socket): PeerSocket {
       return this;
     },
   };
+}
+
+/** The `ws` socket under Engine.IO's websocket transport, if that is the transport. */
+function webSocketOf(socket: Socket): { pause(): void; resume(): void } | undefined {
+  const transport = socket.conn.transport as {
+    name: string;
+    socket?: { pause(): void; resume(): void };
+  };
+  return transport.name === 'websocket' ? transport.socket : undefined;
 }
 
 const packets = new WeakMap<Buffer, string>();
