@@ -152,9 +152,9 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     lastRoundAt = startedAt;
     if (withList) {
       lastListAt = startedAt;
-      listCostMs = costMs;
+      listCostMs = typicalCost(listCostMs, costMs, intervalMs);
     } else {
-      countsCostMs = costMs;
+      countsCostMs = typicalCost(countsCostMs, costMs, intervalMs);
     }
     schedule();
   };
@@ -275,6 +275,17 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     peer.countsVersion = latest.version;
     waiting.delete(peer);
   }
+}
+
+/**
+ * The cost a kind of snapshot is judged by: a moving average, each round's cost taken at most at
+ * four times the average (plus an interval), so that one round slowed by a database that
+ * stalled for seconds does not hold snapshots back for a minute, while a list that really grew
+ * is followed within a few rounds.
+ */
+export function typicalCost(previous: number, sample: number, intervalMs: number): number {
+  if (previous === 0) return Math.min(sample, intervalMs);
+  return 0.7 * previous + 0.3 * Math.min(sample, 4 * previous + intervalMs);
 }
 
 const encodeCounts = (json: string | undefined) =>

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { createSnapshotPump } from '../../src/realtime/snapshots.js';
+import { createSnapshotPump, typicalCost } from '../../src/realtime/snapshots.js';
 import { silentLogger, useTestDatabase } from '../helpers/database.js';
 import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
 import { isEvent } from '../helpers/socket.js';
@@ -34,5 +34,18 @@ describe('the snapshot pump', () => {
       5_000,
     );
     expect(after.data).toEqual([expect.objectContaining({ user: 'late', status: 'busy' })]);
+  });
+});
+
+describe('the cost a snapshot is judged by', () => {
+  it('is not thrown by one round slowed by a stalled database, but follows a list that grew', () => {
+    // A 5 ms list, then one round that took 6 s (the database frozen meanwhile).
+    expect(typicalCost(5, 6_000, 250)).toBeLessThan(100);
+    // A list that really grew to cost 3 s a round: followed within a few rounds.
+    let cost = 5;
+    for (let round = 0; round < 8; round++) cost = typicalCost(cost, 3_000, 250);
+    expect(cost).toBeGreaterThan(2_000);
+    // The first round of all counts at most one interval.
+    expect(typicalCost(0, 6_000, 250)).toBe(250);
   });
 });

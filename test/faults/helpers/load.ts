@@ -12,7 +12,7 @@ import { type Frame, isEvent, openSocket, type TestSocket } from '../../helpers/
 export type Status = 'available' | 'busy';
 
 /**
- * - `ok`: answered 200 (HTTP), or announced by a `presence-change` (socket);
+ * - `ok`: answered 200 (HTTP), or acknowledged (socket: an `ack` frame, sent once stored);
  * - `unavailable`: 503 with Retry-After and `database_unavailable` (HTTP), or an `error` frame
  *   `database_unavailable` (socket): the service said it did not take the ping;
  * - `failed`: anything else (another status or code, no Retry-After, no answer in time, a
@@ -269,6 +269,9 @@ function post(
  * `presence-change` for it says it was stored, an `error` frame that it was not. Pings from one
  * socket are handled in order and this one is the only one waiting, so the error is its own.
  */
+let acks = 0;
+
+/** A socket ping with an `ack`: `ok` once the service acknowledges it, stored. */
 async function socketPing(
   socket: TestSocket,
   loop: number,
@@ -279,13 +282,11 @@ async function socketPing(
   const from = socket.frames.length;
   const record = recorder('socket', loop, user, status);
   if (socket.socket.readyState !== socket.socket.OPEN) return record('failed', 'socket not open');
-  socket.send('user-ping', { id: user, status });
+  acks += 1;
+  const ack = acks;
+  socket.socket.send(JSON.stringify({ event: 'user-ping', data: { id: user, status }, ack }));
   const answer = socket.next(
-    (frame) =>
-      frame.event === 'error' ||
-      (frame.event === 'presence-change' &&
-        frame.data.user === user &&
-        frame.data.status === status),
+    (frame) => (frame.event === 'ack' || frame.event === 'error') && frame.data.ack === ack,
     giveUpMs,
     from,
   );
@@ -296,7 +297,7 @@ async function socketPing(
   );
   if (frame === undefined) return record('failed', `no answer in ${giveUpMs} ms`);
   if (frame === 'closed') return record('failed', 'socket closed');
-  if (frame.event === 'presence-change') return record('ok');
+  if (frame.event === 'ack') return record('ok');
   if (frame.data.code === 'database_unavailable') return record('unavailable');
   return record('failed', `error frame ${JSON.stringify(frame.data)}`);
 }
