@@ -63,6 +63,8 @@ async function main(command: string): Promise<void> {
     }
 
     const keys = await resolveKeys(config.dataDir, config);
+    // Before the service says it listens: whoever watches for that line has the keys by then.
+    printGeneratedKeys(keys);
     const pool = createPool({ connectionString: databaseUrl }, logger);
     const db = createDb(pool);
     shutdown.onStop(() => db.destroy());
@@ -173,7 +175,6 @@ async function main(command: string): Promise<void> {
     // connections, long polls included, before it waits for its connections to end.
     shutdown.onStop(() => socketIo.close());
     shutdown.onStop(() => hub.close());
-    printGeneratedKeys(keys);
     shutdown.started();
   } catch (error) {
     // After a signal, start-up ends by StartupAborted (or by what stopping broke): not a failure.

@@ -192,7 +192,9 @@ describe('watch lists and resuming', () => {
 });
 
 describe('a slow client', () => {
-  it('that stops reading is not closed for a large list, and ends with the final state', async () => {
+  it('that stops reading is not closed for a large list, and ends with the final state', {
+    timeout: 120_000,
+  }, async () => {
     await sql`
       insert into presently.presence (user_id, status, last_ping)
       select rpad('filler-' || g, 40, '.'), 'available', now() from generate_series(1, 30000) g

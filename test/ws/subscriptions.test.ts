@@ -241,7 +241,9 @@ describe('two instances', () => {
 });
 
 describe('a socket following everyone that reads slowly', () => {
-  it('is not closed however large the list, and ends with the final state', async () => {
+  it('is not closed however large the list, and ends with the final state', {
+    timeout: 120_000,
+  }, async () => {
     // About 2 MB a list: over the 1 MiB every socket may have unsent, many times over.
     await sql`
       insert into presently.presence (user_id, status, last_ping)
