@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'kysely';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { addFillerUsers } from '../helpers/database.js';
 import { KEYS } from '../helpers/http.js';
 import { socketUrl, useRealtime } from '../helpers/realtime.js';
 import { call, type RunningService } from '../helpers/service.js';
@@ -245,10 +245,7 @@ describe('a socket following everyone that reads slowly', () => {
     timeout: 120_000,
   }, async () => {
     // About 2 MB a list: over the 1 MiB every socket may have unsent, many times over.
-    await sql`
-      insert into presently.presence (user_id, status, last_ping)
-      select rpad('filler-' || g, 40, '.'), 'available', now() from generate_series(1, 30000) g
-    `.execute(realtime.db);
+    await addFillerUsers(realtime.db, 30_000);
     await ping('mover', 'available');
     const socket = await openSocket(url());
     await socket.next(
