@@ -100,7 +100,8 @@ interface ProcessTimes {
 }
 
 async function classify(p: ProcessTimes, targets: CpuTargets): Promise<Seen['group']> {
-  if (p.pid === targets.servicePid) return 'service';
+  // With WORKERS > 1 the service is its primary and the workers, its children.
+  if (p.pid === targets.servicePid || p.ppid === targets.servicePid) return 'service';
   if (p.pid === targets.postmasterPid) return 'postgres';
   if (p.ppid === targets.postmasterPid) {
     // A backend's title is "postgres: <user> <database> <host>(<port>) <state>".

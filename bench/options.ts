@@ -5,7 +5,14 @@ import { parseArgs } from 'node:util';
 // the largest table size, with the fill it needs) or --subscriptions (only the subscription rows,
 // with their fills; with --quick, at the quick run's sizes).
 
-export type BenchMode = 'full' | 'quick' | 'list' | 'subscriptions' | 'subscriptions-quick';
+export type BenchMode =
+  | 'full'
+  | 'quick'
+  | 'list'
+  | 'subscriptions'
+  | 'subscriptions-quick'
+  | 'bulk'
+  | 'bulk-quick';
 
 /** Watch-list fan-out: sockets following lists of users while some of those users change. */
 export interface WatchFanoutOptions {
@@ -120,8 +127,10 @@ const subscriptionsOnly = (base: BenchOptions, mode: BenchMode): BenchOptions =>
   return { ...base, mode, scaleUsers, mainUsers: scaleUsers.at(-1) ?? 0 };
 };
 
-export const USAGE = `npm run bench [-- --quick | --list | --subscriptions [--quick]]
+export const USAGE = `npm run bench [-- --quick | --list | --subscriptions [--quick] | --bulk [--quick]]
   --quick           a smoke check in a minute or two: smaller tables, fewer sockets, shorter runs
+  --bulk            only bulk pings (1,000 a request) beside pgbench's batches and single pings,
+                    and WORKERS=2 beside 1, at 100,000 users (3 min); with --quick, at 20,000
   --list            only the whole list (GET /users/list/all) at 1,000,000 users, after the fill (2 min)
   --subscriptions   only the subscription rows: watch-list fan-out to 10,000 sockets at 1,000,000
                     users, and 50 sockets following everyone at 100,000 users (4 to 5 min);
@@ -135,12 +144,16 @@ export function parseOptions(argv: string[]): BenchOptions {
       quick: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       subscriptions: { type: 'boolean', default: false },
+      bulk: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
+  }
+  if (values.bulk) {
+    return values.quick ? { ...QUICK, mode: 'bulk-quick' } : { ...FULL, mode: 'bulk' };
   }
   if (values.subscriptions) {
     return values.quick

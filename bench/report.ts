@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { BulkLoadResult } from './bulk.js';
 import { type CpuShare, formatCpu } from './cpu.js';
 import type { FanoutResult } from './fanout.js';
 import type { FillResult } from './fill.js';
@@ -62,6 +63,13 @@ export interface BenchResults {
   subscriptionFills?: FillResult[];
   /** The fill statement that ran out of time (the scale points from there on are missing). */
   fillTooSlow?: { users: number; added: number; overS: number };
+  /** Bulk pings and workers (--bulk), at the main table size. */
+  bulk?: {
+    users: number;
+    single: PingRun;
+    bulk: BulkLoadResult;
+    workers2: { single: PingRun; bulk: BulkLoadResult };
+  };
   serviceWarnings: string[];
   targets: Target[];
 }
@@ -110,6 +118,26 @@ export function formatTable(r: BenchResults): string {
       r.mixed,
       perCommit(r.mixed),
     );
+  if (r.bulk) {
+    const b = r.bulk;
+    const bulkRow = (label: string, x: BulkLoadResult) => {
+      const failures = x.errors + x.non2xx;
+      rows.push([
+        label,
+        `${fmt(x.pingsPerSecond)} pings/s`,
+        `${x.connections} conn, ${fmt(x.requests)} requests, p50 ${x.latencyMs.p50} ms, p99 ${x.latencyMs.p99} ms${failures ? `, ${failures} failed` : ''}`,
+      ]);
+      cpuRow(x.cpu, x.pingsPerSecond);
+    };
+    http(`HTTP ping, WORKERS=1, ${fmt(b.users)} users`, b.single, perCommit(b.single));
+    bulkRow(`HTTP bulk ping (${fmt(b.bulk.pingsPerRequest)}/request), WORKERS=1`, b.bulk);
+    http(
+      `HTTP ping, WORKERS=2, ${fmt(b.users)} users`,
+      b.workers2.single,
+      perCommit(b.workers2.single),
+    );
+    bulkRow(`HTTP bulk ping (${fmt(b.bulk.pingsPerRequest)}/request), WORKERS=2`, b.workers2.bulk);
+  }
   if (r.socket) {
     const s = r.socket;
     rows.push([

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { benchmarkBulk } from './bulk-run.js';
 import { startCeilingServer } from './ceiling-server.js';
 import { CORES, type CpuTargets, startCpuSampler } from './cpu.js';
 import { onInterrupt } from './database.js';
@@ -191,6 +192,7 @@ async function main() {
   };
   try {
     if (options.mode === 'list') await benchmarkList(options, r, log);
+    else if (options.mode.startsWith('bulk')) await benchmarkBulk(options, r, log);
     else if (options.mode.startsWith('subscriptions'))
       await benchmarkSubscriptions(options, r, log);
     else await benchmark(options, r);

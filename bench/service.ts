@@ -69,6 +69,8 @@ export async function startService(options: {
   build: ServiceBuild;
   databaseUrl: string;
   awayTimeoutSeconds: number;
+  /** WORKERS (default 1). */
+  workers?: number;
 }): Promise<Service> {
   const port = await freePort();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'presently-bench-service-'));
@@ -84,6 +86,7 @@ export async function startService(options: {
       ACCESS_KEY_SYSTEM,
       DATA_DIR: dataDir,
       AWAY_TIMEOUT_SECONDS: String(options.awayTimeoutSeconds),
+      WORKERS: String(options.workers ?? 1),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

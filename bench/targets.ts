@@ -97,6 +97,30 @@ export function judge(r: BenchResults, mainUsers: number): Target[] {
       `${e.finalListSockets} of ${e.sockets}${e.finalListAfterS === null ? '' : `, ${e.finalListAfterS} s after the changes`}`,
     );
   }
+  if (r.bulk) {
+    const b = r.bulk;
+    const batch = r.ceilings.pgbench?.batch.best;
+    if (batch) {
+      const ratio = b.bulk.pingsPerSecond / batch.rowsPerSecond;
+      add(
+        'bulk ping >= 0.5 x pgbench 100-row batches',
+        ratio >= 0.5,
+        `${fmt(b.bulk.pingsPerSecond)}/s = ${ratio.toFixed(2)} x ${fmt(batch.rowsPerSecond)} rows/s`,
+      );
+    }
+    const ratio = b.bulk.pingsPerSecond / b.single.rps;
+    add(
+      'bulk ping >= 10 x single pings',
+      ratio >= 10,
+      `${fmt(b.bulk.pingsPerSecond)}/s = ${ratio.toFixed(1)} x ${fmt(b.single.rps)}/s`,
+    );
+    const cores = b.workers2.single.rps / b.single.rps;
+    add(
+      'WORKERS=2 single pings > WORKERS=1',
+      cores > 1,
+      `${fmt(b.workers2.single.rps)}/s = ${cores.toFixed(2)} x ${fmt(b.single.rps)}/s (bulk: ${fmt(b.workers2.bulk.pingsPerSecond)} vs ${fmt(b.bulk.pingsPerSecond)} pings/s)`,
+    );
+  }
   return targets;
 }
 

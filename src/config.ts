@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -30,6 +31,11 @@ export interface Config {
    * list, or '*' for any. Empty: same origin only.
    */
   corsOrigins: string[] | '*';
+  /**
+   * Processes serving HTTP and sockets on the one port (WORKERS; `auto`: one per core). 1: the
+   * service runs in one process, as before.
+   */
+  workers: number;
   /** Flood limits; 0 turns one off. */
   limits: {
     requestsPerSecond: number;
@@ -103,6 +109,7 @@ const limit = z
 const WATCH_RULE = 'must be a whole number from 1 to 100000';
 const PORT_RULE = 'must be a whole number from 0 to 65535';
 const AWAY_RULE = 'must be a number of seconds greater than 0 and at most 31536000 (a year)';
+const WORKERS_RULE = 'must be a whole number from 1 to 1024, or auto (one per core)';
 const RETENTION_RULE = 'must be a whole number of days from 1 to 36500';
 
 const envSchema = z.object({
@@ -145,6 +152,19 @@ const envSchema = z.object({
       .transform(Number)
       .refine((users) => users >= 1 && users <= 100_000, WATCH_RULE),
   ),
+  WORKERS: optional(
+    z.union(
+      [
+        z.literal('auto').transform(() => os.availableParallelism()),
+        z
+          .string()
+          .regex(/^\d{1,4}$/)
+          .transform(Number)
+          .refine((workers) => workers >= 1 && workers <= 1024),
+      ],
+      { error: WORKERS_RULE },
+    ),
+  ),
   LOG_FORMAT: optional(z.enum(LOG_FORMATS, { error: 'must be json or pretty' })),
   METRICS_PUBLIC: optional(
     z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
@@ -174,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     logFormat: vars.LOG_FORMAT,
     metricsPublic: vars.METRICS_PUBLIC ?? false,
     corsOrigins: vars.CORS_ORIGINS ?? [],
+    workers: vars.WORKERS ?? 1,
     // Generous: many clients may share an address behind a proxy, and a client pings every few
     // seconds. These stop one client from taking an instance for itself, nothing more.
     limits: {

@@ -29,13 +29,15 @@ export interface LoggerOptions {
   pretty?: boolean;
   /** Where lines go (stdout by default): tests read them back. */
   destination?: DestinationStream;
+  /** Fields on every line (a worker's number, with WORKERS > 1). */
+  fields?: Record<string, unknown>;
 }
 
 /** Structured JSON lines on stdout, or readable ones for a terminal. */
 export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logger {
   const settings = {
     level,
-    base: { service: 'presently' },
+    base: { service: 'presently', ...options.fields },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
   if (options.pretty) {

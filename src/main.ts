@@ -1,9 +1,10 @@
 import { WebSocketServer } from 'ws';
-import { ConfigError, loadConfig } from './config.js';
+import { isWorker, startWorkers, stopWithPrimary, workerId } from './cluster.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
 import { createDb, createPool } from './db/connection.js';
 import { startEmbeddedPostgres } from './db/embedded.js';
 import { createListener } from './db/listener.js';
-import { migrate, readMigrations } from './db/migrate.js';
+import { type Migration, migrate, readMigrations } from './db/migrate.js';
 import { createReadiness } from './db/readiness.js';
 import { createRateLimiter } from './edge/rate-limit.js';
 import { createSocketCounter } from './edge/socket-limits.js';
@@ -11,7 +12,7 @@ import { createApp } from './http/app.js';
 import { createReportGate } from './http/report-gate.js';
 import { closeServer, startServer } from './http/server.js';
 import { type ResolvedKeys, resolveKeys } from './keys.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics/metrics.js';
 import { watchState } from './metrics/state.js';
 import { createChangeFeed } from './presence/change-feed.js';
@@ -22,14 +23,18 @@ import { setAwayTimeout, setReportTimezone } from './presence/repository.js';
 import { createBroadcaster } from './realtime/broadcaster.js';
 import { createSocketHub } from './realtime/hub.js';
 import { createSnapshotPump } from './realtime/snapshots.js';
-import { createShutdown } from './shutdown.js';
+import { createShutdown, type Shutdown } from './shutdown.js';
 import { createSocketIo, SOCKET_IO_PATH } from './socketio/server.js';
 import { MAX_FRAME_BYTES } from './ws/endpoint.js';
 
 // The one place where presently is wired together: config → logger → shutdown → database →
-// migrations → change listener, sweep and pruning → app → server → sockets.
+// migrations → change listener, sweep and pruning → app → server → sockets. With WORKERS > 1
+// the primary process stops after the migrations and starts the workers (src/cluster.ts), each
+// of which runs the rest (`serve`) over the same database.
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
+/** What a primary of workers adds to it: their drain comes first, then the database stops. */
+const WORKERS_STOP_EXTRA_MS = 10_000;
 /** At most four snapshots a second reach the sockets, however many changes arrive. */
 const SNAPSHOT_INTERVAL_MS = 250;
 /**
@@ -43,10 +48,27 @@ async function main(command: string): Promise<void> {
   const config = loadConfigOrExit();
   // Readable lines for a person at a terminal, JSON for everything else, unless LOG_FORMAT says.
   const pretty = config.logFormat ? config.logFormat === 'pretty' : process.stdout.isTTY === true;
-  const logger = createLogger(config.logLevel, { pretty });
+  const worker = workerId();
+  const logger = createLogger(config.logLevel, {
+    pretty,
+    fields: worker === undefined ? undefined : { worker },
+  });
   const shutdown = createShutdown(logger);
-  shutdown.handleSignals(SHUTDOWN_TIMEOUT_MS);
+  const primaryOfWorkers = config.workers > 1 && !isWorker() && command !== 'migrate';
+  // A primary waits for its workers' drain (each bounded by SHUTDOWN_TIMEOUT_MS), then stops
+  // the embedded database: it gets longer.
+  shutdown.handleSignals(SHUTDOWN_TIMEOUT_MS + (primaryOfWorkers ? WORKERS_STOP_EXTRA_MS : 0));
   try {
+    if (isWorker()) {
+      // The primary has started the database and migrated it, and hands its URL down.
+      stopWithPrimary();
+      if (!config.databaseUrl) throw new Error('a worker needs DATABASE_URL from its primary');
+      const migrations = await readMigrations();
+      const keys = await resolveKeys(config.dataDir, config);
+      await serve({ config, logger, shutdown, databaseUrl: config.databaseUrl, migrations, keys });
+      shutdown.started();
+      return;
+    }
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
       const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, logger });
@@ -65,116 +87,20 @@ async function main(command: string): Promise<void> {
     const keys = await resolveKeys(config.dataDir, config);
     // Before the service says it listens: whoever watches for that line has the keys by then.
     printGeneratedKeys(keys);
-    const pool = createPool({ connectionString: databaseUrl }, logger);
-    const db = createDb(pool);
-    shutdown.onStop(() => db.destroy());
-    const reportDb = createDb(
-      createPool({ connectionString: databaseUrl, ...REPORT_POOL }, logger),
-    );
-    shutdown.onStop(() => reportDb.destroy());
-    const previous = await setAwayTimeout(db, config.awayTimeoutSeconds);
-    if (previous !== config.awayTimeoutSeconds) {
-      logger.info({ previous, now: config.awayTimeoutSeconds }, 'away timeout changed (seconds)');
+    if (primaryOfWorkers) {
+      // Keys are resolved (generated, if need be) once, before any worker reads them.
+      const workers = startWorkers({
+        count: config.workers,
+        env: { DATABASE_URL: databaseUrl },
+        logger,
+      });
+      // Newest first: the workers stop (and drain) before the embedded database.
+      shutdown.onStop(() => workers.stop());
+      await workers.ready;
+      logger.info({ workers: config.workers }, 'workers are serving');
+    } else {
+      await serve({ config, logger, shutdown, databaseUrl, migrations, keys });
     }
-    await setReportTimezone(db, config.reportTimezone);
-
-    const metrics = createMetrics({ processMetrics: true });
-    const hub = createSocketHub({ logger });
-    const snapshots = createSnapshotPump({ db, hub, logger, intervalMs: SNAPSHOT_INTERVAL_MS });
-    const broadcaster = createBroadcaster({ hub, snapshots });
-    const feed = createChangeFeed({
-      db,
-      logger,
-      after: await latestPosition(db),
-      onChanges: (changes) => {
-        broadcaster.publish(changes);
-        metrics.changesPublished(changes.map((change) => change.age));
-      },
-    });
-    const listener = createListener({
-      connectionString: databaseUrl,
-      channel: CHANGES_CHANNEL,
-      logger,
-      onWake: feed.wake,
-    });
-    listener.start();
-    watchState(metrics.registry, { pool, hub, listener });
-    shutdown.onStop(async () => {
-      snapshots.stop();
-      feed.stop();
-      await listener.stop();
-    });
-    const maintenance = createMaintenance({
-      db,
-      logger,
-      historyRetentionDays: config.historyRetentionDays,
-    });
-    maintenance.start();
-    shutdown.onStop(() => maintenance.stop());
-
-    const pings = createPingWriter({ db, onBatch: metrics.batchWritten });
-    // Runs once the server has stopped accepting and sockets are closed: pings already taken
-    // are written before the listener and the pool go.
-    shutdown.onStop(() => pings.drain());
-    const readiness = createReadiness({
-      db,
-      listener,
-      latestMigration: migrations.at(-1)?.id ?? 0,
-    });
-    const { requestsPerSecond } = config.limits;
-    const requestLimiter =
-      requestsPerSecond > 0
-        ? createRateLimiter({ perSecond: requestsPerSecond, burst: 2 * requestsPerSecond })
-        : undefined;
-    shutdown.onStop(async () => requestLimiter?.stop());
-    // What both socket transports share: the realtime core, the limits, and one count of open
-    // sockets per address.
-    const socketDeps = {
-      db,
-      keys: keys.keys,
-      pings,
-      logger,
-      hub,
-      broadcaster,
-      metrics,
-      corsOrigins: config.corsOrigins,
-      socketLimits: {
-        perAddress: config.limits.socketsPerAddress,
-        framesPerSecond: config.limits.framesPerSecond,
-        watchUsers: config.limits.watchUsers,
-      },
-      socketCounter: createSocketCounter(config.limits.socketsPerAddress),
-    };
-    const app = createApp({
-      ...socketDeps,
-      reportDb,
-      reportGate: createReportGate({ concurrency: REPORT_POOL.max }),
-      readiness,
-      metricsPublic: config.metricsPublic,
-      requestLimiter,
-    });
-    const socketIo = createSocketIo(socketDeps);
-    // The hub tracks the sockets: the server's own set (and a listener on every socket) is not
-    // needed.
-    const sockets = new WebSocketServer({
-      noServer: true,
-      maxPayload: MAX_FRAME_BYTES,
-      clientTracking: false,
-    });
-    const server = await startServer({
-      fetch: app.fetch,
-      sockets,
-      hostname: config.host,
-      port: config.port,
-      logger,
-      socketIo: { path: SOCKET_IO_PATH, engine: socketIo.engine },
-      requestLimiter,
-    });
-    shutdown.onStop(() => closeServer(server));
-    // Steps run newest first: sockets are closed (1001) before the server stops, and Socket.IO's
-    // connections, long polls included, before it waits for its connections to end.
-    shutdown.onStop(() => socketIo.close());
-    shutdown.onStop(() => hub.close());
     shutdown.started();
   } catch (error) {
     // After a signal, start-up ends by StartupAborted (or by what stopping broke): not a failure.
@@ -182,6 +108,134 @@ async function main(command: string): Promise<void> {
     const ok = await shutdown.stop();
     process.exitCode = shutdown.stopRequested && ok ? 0 : 1;
   }
+}
+
+/**
+ * One whole instance over a migrated database: pools, listener, sweep, app, server, sockets,
+ * each with its shutdown step. With WORKERS > 1, every worker runs this.
+ */
+async function serve(options: {
+  config: Config;
+  logger: Logger;
+  shutdown: Shutdown;
+  databaseUrl: string;
+  migrations: Migration[];
+  keys: ResolvedKeys;
+}): Promise<void> {
+  const { config, logger, shutdown, databaseUrl, migrations, keys } = options;
+  const worker = workerId();
+  const pool = createPool({ connectionString: databaseUrl }, logger);
+  const db = createDb(pool);
+  shutdown.onStop(() => db.destroy());
+  const reportDb = createDb(createPool({ connectionString: databaseUrl, ...REPORT_POOL }, logger));
+  shutdown.onStop(() => reportDb.destroy());
+  const previous = await setAwayTimeout(db, config.awayTimeoutSeconds);
+  if (previous !== config.awayTimeoutSeconds) {
+    logger.info({ previous, now: config.awayTimeoutSeconds }, 'away timeout changed (seconds)');
+  }
+  await setReportTimezone(db, config.reportTimezone);
+
+  const metrics = createMetrics({
+    processMetrics: true,
+    // Each worker counts its own: a scrape reaches one worker, its series labelled with it.
+    labels: worker === undefined ? undefined : { worker: String(worker) },
+  });
+  const hub = createSocketHub({ logger });
+  const snapshots = createSnapshotPump({ db, hub, logger, intervalMs: SNAPSHOT_INTERVAL_MS });
+  const broadcaster = createBroadcaster({ hub, snapshots });
+  const feed = createChangeFeed({
+    db,
+    logger,
+    after: await latestPosition(db),
+    onChanges: (changes) => {
+      broadcaster.publish(changes);
+      metrics.changesPublished(changes.map((change) => change.age));
+    },
+  });
+  const listener = createListener({
+    connectionString: databaseUrl,
+    channel: CHANGES_CHANNEL,
+    logger,
+    onWake: feed.wake,
+  });
+  listener.start();
+  watchState(metrics.registry, { pool, hub, listener });
+  shutdown.onStop(async () => {
+    snapshots.stop();
+    feed.stop();
+    await listener.stop();
+  });
+  const maintenance = createMaintenance({
+    db,
+    logger,
+    historyRetentionDays: config.historyRetentionDays,
+  });
+  maintenance.start();
+  shutdown.onStop(() => maintenance.stop());
+
+  const pings = createPingWriter({ db, onBatch: metrics.batchWritten });
+  // Runs once the server has stopped accepting and sockets are closed: pings already taken
+  // are written before the listener and the pool go.
+  shutdown.onStop(() => pings.drain());
+  const readiness = createReadiness({
+    db,
+    listener,
+    latestMigration: migrations.at(-1)?.id ?? 0,
+  });
+  const { requestsPerSecond } = config.limits;
+  const requestLimiter =
+    requestsPerSecond > 0
+      ? createRateLimiter({ perSecond: requestsPerSecond, burst: 2 * requestsPerSecond })
+      : undefined;
+  shutdown.onStop(async () => requestLimiter?.stop());
+  // What both socket transports share: the realtime core, the limits, and one count of open
+  // sockets per address.
+  const socketDeps = {
+    db,
+    keys: keys.keys,
+    pings,
+    logger,
+    hub,
+    broadcaster,
+    metrics,
+    corsOrigins: config.corsOrigins,
+    socketLimits: {
+      perAddress: config.limits.socketsPerAddress,
+      framesPerSecond: config.limits.framesPerSecond,
+      watchUsers: config.limits.watchUsers,
+    },
+    socketCounter: createSocketCounter(config.limits.socketsPerAddress),
+  };
+  const app = createApp({
+    ...socketDeps,
+    reportDb,
+    reportGate: createReportGate({ concurrency: REPORT_POOL.max }),
+    readiness,
+    metricsPublic: config.metricsPublic,
+    requestLimiter,
+  });
+  const socketIo = createSocketIo(socketDeps);
+  // The hub tracks the sockets: the server's own set (and a listener on every socket) is not
+  // needed.
+  const sockets = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FRAME_BYTES,
+    clientTracking: false,
+  });
+  const server = await startServer({
+    fetch: app.fetch,
+    sockets,
+    hostname: config.host,
+    port: config.port,
+    logger,
+    socketIo: { path: SOCKET_IO_PATH, engine: socketIo.engine },
+    requestLimiter,
+  });
+  shutdown.onStop(() => closeServer(server));
+  // Steps run newest first: sockets are closed (1001) before the server stops, and Socket.IO's
+  // connections, long polls included, before it waits for its connections to end.
+  shutdown.onStop(() => socketIo.close());
+  shutdown.onStop(() => hub.close());
 }
 
 function loadConfigOrExit() {

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -28,6 +29,7 @@ describe('loadConfig', () => {
       logFormat: undefined,
       metricsPublic: false,
       corsOrigins: [],
+      workers: 1,
       limits: {
         requestsPerSecond: 20_000,
         socketsPerAddress: 20_000,
@@ -35,6 +37,11 @@ describe('loadConfig', () => {
         watchUsers: 1_000,
       },
     });
+  });
+
+  it('reads WORKERS as a whole number, or auto for one per core', () => {
+    expect(loadConfig({ WORKERS: '4' }, '/srv').workers).toBe(4);
+    expect(loadConfig({ WORKERS: 'auto' }, '/srv').workers).toBe(os.availableParallelism());
   });
 
   it('reads CORS_ORIGINS as a list, or * for any origin', () => {
@@ -66,6 +73,7 @@ describe('loadConfig', () => {
         LIMIT_SOCKETS_PER_ADDRESS: '0',
         LIMIT_FRAMES_PER_SECOND: '5',
         LIMIT_WATCH_USERS: '50',
+        WORKERS: '3',
       },
       '/srv',
     );
@@ -83,6 +91,7 @@ describe('loadConfig', () => {
       logFormat: 'pretty',
       metricsPublic: true,
       corsOrigins: ['https://app.example.com'],
+      workers: 3,
       limits: { requestsPerSecond: 100, socketsPerAddress: 0, framesPerSecond: 5, watchUsers: 50 },
     });
   });
@@ -130,6 +139,11 @@ describe('loadConfig', () => {
     ['LOG_FORMAT', 'yaml'],
     ['METRICS_PUBLIC', 'yes'],
     ['METRICS_PUBLIC', 'TRUE'],
+    ['WORKERS', '0'],
+    ['WORKERS', '1.5'],
+    ['WORKERS', 'all'],
+    ['WORKERS', '-2'],
+    ['WORKERS', '1025'],
   ])('refuses %s=%j, naming it', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);

@@ -7,8 +7,10 @@ import { AppError } from '../errors.js';
 /** A ping's body (and any body of one thing). */
 export const MAX_BODY_BYTES = 16 * 1024;
 /**
- * A body naming up to 1,000 users: 1,000 ids of 128 characters are at most 512 KB in UTF-8 (4
- * bytes a character at worst), with their quotes and commas; 1 MiB leaves room for whitespace.
+ * A body naming up to 1,000 users, or carrying 1,000 pings: 1,000 ids of 128 characters are at
+ * most 512 KB in UTF-8 (4 bytes a character at worst), with their quotes and commas; a ping adds
+ * about 30 bytes of `"status": "available"`. 1 MiB leaves room for whitespace. Socket frames
+ * have the same bound, for `user-pings` (ws/endpoint.ts).
  */
 export const MAX_BULK_BODY_BYTES = 1024 * 1024;
 

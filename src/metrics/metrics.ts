@@ -31,8 +31,15 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
  * at scrape time are added by watchState (state.ts), once that state exists.
  * `processMetrics` adds prom-client's standard Node.js process metrics, under their usual names.
  */
-export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
+export function createMetrics(
+  options: {
+    processMetrics?: boolean;
+    /** Labels on every series: `worker` with WORKERS > 1, since each worker counts its own. */
+    labels?: Record<string, string>;
+  } = {},
+): Metrics {
   const registry = new Registry();
+  if (options.labels) registry.setDefaultLabels(options.labels);
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
 

@@ -8,12 +8,18 @@ const QUEUE_TIMEOUT_MESSAGE = 'the database is not answering in time; retry shor
 export interface PingWriter {
   /** Stores a ping; resolves with the counts that include it, once it has committed. */
   record(ping: Ping): Promise<StatusCountsView>;
+  /**
+   * Stores a group of pings (a bulk request) in one batch, never split, in their order: the
+   * last ping of a user wins. Resolves with the counts that include them all, once committed.
+   */
+  recordMany(pings: readonly Ping[]): Promise<StatusCountsView>;
   /** Resolves once nothing is queued or being written (at once if idle): for shutdown. */
   drain(): Promise<void>;
 }
 
 interface Waiting {
-  ping: Ping;
+  /** One ping, or a bulk request's group, which goes into one batch whole. */
+  pings: readonly Ping[];
   resolve(counts: StatusCountsView): void;
   reject(error: unknown): void;
   /** Refuses the ping if it is still queued when it fires. */
@@ -50,13 +56,11 @@ export function createPingWriter(options: {
   const drained: (() => void)[] = [];
 
   const write = async (batch: Waiting[]) => {
-    onBatch?.(batch.length);
+    const written = batch.flatMap((waiting) => waiting.pings);
+    onBatch?.(written.length);
     for (const waiting of batch) clearTimeout(waiting.timer);
     try {
-      const counts = await writePings(
-        db,
-        batch.map((waiting) => waiting.ping),
-      );
+      const counts = await writePings(db, written);
       for (const waiting of batch) waiting.resolve(counts);
     } catch (error) {
       for (const waiting of batch) waiting.reject(error);
@@ -69,10 +73,27 @@ export function createPingWriter(options: {
     }
   };
 
+  /**
+   * Entries from the head of the queue up to maxBatch pings, at least one: a group of 1,000 goes
+   * alone rather than split, so that it commits (or fails) as one.
+   */
+  const takeBatch = (): Waiting[] => {
+    let end = 0;
+    let size = 0;
+    while (end < queue.length) {
+      const next = queue[end]?.pings.length ?? 0;
+      if (end > 0 && size + next > maxBatch) break;
+      size += next;
+      end += 1;
+    }
+    const batch = end === queue.length ? queue : queue.slice(0, end);
+    queue = batch === queue ? [] : queue.slice(end);
+    return batch;
+  };
+
   const flush = () => {
     while (inFlight < maxInFlight && queue.length > 0) {
-      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
-      queue = batch === queue ? [] : queue.slice(maxBatch);
+      const batch = takeBatch();
       inFlight += 1;
       void write(batch).finally(() => {
         inFlight -= 1;
@@ -82,23 +103,25 @@ export function createPingWriter(options: {
     }
   };
 
+  const enqueue = (group: readonly Ping[]) =>
+    new Promise<StatusCountsView>((resolve, reject) => {
+      const waiting: Waiting = { pings: group, resolve, reject };
+      queue.push(waiting);
+      flush();
+      // Batches are taken from the head of the queue: still last means still waiting.
+      if (queue.at(-1) !== waiting) return;
+      waiting.timer = setTimeout(() => {
+        const index = queue.indexOf(waiting);
+        if (index < 0) return;
+        queue.splice(index, 1);
+        reject(new AppError('database_unavailable', 503, QUEUE_TIMEOUT_MESSAGE));
+        settleDrainIfIdle();
+      }, maxQueueMs);
+    });
+
   return {
-    record(ping) {
-      return new Promise<StatusCountsView>((resolve, reject) => {
-        const waiting: Waiting = { ping, resolve, reject };
-        queue.push(waiting);
-        flush();
-        // Batches are taken from the head of the queue: still last means still waiting.
-        if (queue.at(-1) !== waiting) return;
-        waiting.timer = setTimeout(() => {
-          const index = queue.indexOf(waiting);
-          if (index < 0) return;
-          queue.splice(index, 1);
-          reject(new AppError('database_unavailable', 503, QUEUE_TIMEOUT_MESSAGE));
-          settleDrainIfIdle();
-        }, maxQueueMs);
-      });
-    },
+    record: (ping) => enqueue([ping]),
+    recordMany: (group) => enqueue(group),
     drain() {
       if (inFlight === 0 && queue.length === 0) return Promise.resolve();
       return new Promise<void>((resolve) => drained.push(resolve));
@@ -111,7 +134,10 @@ export function createPingWriter(options: {
  * ping: the two arrived together, and the later one is the status that stays. Users are sorted,
  * so that concurrent batches lock shared rows in one order and cannot deadlock.
  */
-export async function writePings(db: Kysely<Database>, pings: Ping[]): Promise<StatusCountsView> {
+export async function writePings(
+  db: Kysely<Database>,
+  pings: readonly Ping[],
+): Promise<StatusCountsView> {
   const latest = new Map<string, Ping['status']>();
   for (const { id, status } of pings) latest.set(id, status);
   const ids = [...latest.keys()].sort();

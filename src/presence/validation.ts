@@ -126,6 +126,41 @@ export function parsePing(input: unknown): Ping {
   throw new AppError(code, 400, [...new Set(issues.map((issue) => issue.message))].join('; '));
 }
 
+/** Pings one bulk request (`POST /users/pings`, socket `user-pings`) may carry. */
+export const MAX_BULK_PINGS = 1_000;
+
+/** `{"pings": [ping, ...]}`: documents what parsePings reads. */
+export const pingsSchema = z
+  .object({ pings: z.array(pingSchema).min(1).max(MAX_BULK_PINGS) })
+  .meta({
+    description: `1 to ${MAX_BULK_PINGS} pings, each as POST /users/ping's body, stored in order`,
+  });
+
+const PINGS_SHAPE = 'the body must be a JSON object {"pings": [{"id": ..., "status": ...}, ...]}';
+
+/**
+ * Reads `{"pings": [...]}` whole before anything is stored: a bulk request is all or nothing. A
+ * body of the wrong shape is `invalid_body`; a bad ping is refused with its own code and the
+ * first bad one's index (`pings[3]: ...`), so that a client can find it among a thousand.
+ */
+export function parsePings(input: unknown): Ping[] {
+  const isObject = typeof input === 'object' && input !== null && !Array.isArray(input);
+  const pings: unknown = isObject ? (input as { pings?: unknown }).pings : undefined;
+  if (!Array.isArray(pings)) throw new AppError('invalid_body', 400, PINGS_SHAPE);
+  if (pings.length < 1 || pings.length > MAX_BULK_PINGS) {
+    const message = `pings must hold 1 to ${MAX_BULK_PINGS} pings, not ${pings.length}`;
+    throw new AppError('invalid_body', 400, message);
+  }
+  return pings.map((ping, index) => {
+    try {
+      return parsePing(ping);
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      throw new AppError(error.code, 400, `pings[${index}]: ${error.message}`);
+    }
+  });
+}
+
 const LIST_FILTERS = ['available', 'busy', 'away', 'all'] as const;
 export type ListFilter = (typeof LIST_FILTERS)[number];
 export const listFilterSchema = z.enum(LIST_FILTERS).meta({

@@ -4,7 +4,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { PingMetrics, PingTransport } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
-import { type Ping, parsePing } from '../presence/validation.js';
+import { type Ping, parsePing, parsePings } from '../presence/validation.js';
 import type { Broadcaster } from './broadcaster.js';
 import {
   type Ack,
@@ -79,8 +79,10 @@ export function createFrameHandler(deps: {
    * Takes an event at once: a subscription takes effect at once, and only a valid ping waits, in
    * order, for the database (undefined: nothing to store).
    */
-  const take = (event: string, data: unknown, reply?: Reply): Ping | undefined => {
+  const take = (event: string, data: unknown, reply?: Reply): Ping | Ping[] | undefined => {
     if (event === 'user-ping') return parsePing(data);
+    // A bulk ping (POST /users/pings' body): validated whole, stored as one group.
+    if (event === 'user-pings') return parsePings(data);
     if (event === 'subscribe') {
       // Parsed whole first: an invalid subscription leaves the previous one in force.
       const watch = parseSubscription(data, deps.maxWatchUsers);
@@ -91,13 +93,13 @@ export function createFrameHandler(deps: {
     throw new AppError(
       'unknown_event',
       400,
-      `unknown event ${showEventName(event)}; clients send "user-ping" or "subscribe"`,
+      `unknown event ${showEventName(event)}; clients send "user-ping", "user-pings" or "subscribe"`,
     );
   };
 
-  const store = async (ping: Ping, reply?: Reply) => {
+  const store = async (ping: Ping | Ping[], reply?: Reply) => {
     try {
-      const counts = await pings.record(ping);
+      const counts = await (Array.isArray(ping) ? pings.recordMany(ping) : pings.record(ping));
       metrics?.pingHandled(transport, 'stored');
       reply?.({ data: counts });
     } catch (error) {
@@ -121,7 +123,7 @@ export function createFrameHandler(deps: {
       const message = `more than ${deps.framesPerSecond} frames a second; this one was not read`;
       return refuse(new AppError('too_many_frames', 429, message), reply);
     }
-    let ping: Ping | undefined;
+    let ping: Ping | Ping[] | undefined;
     try {
       ping = take(event, data, reply);
     } catch (error) {

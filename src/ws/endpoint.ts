@@ -7,6 +7,7 @@ import type { Database } from '../db/schema.js';
 import type { AllowedOrigins } from '../edge/origins.js';
 import { clientAddress } from '../edge/rate-limit.js';
 import type { SocketCounter } from '../edge/socket-limits.js';
+import { MAX_BULK_BODY_BYTES } from '../http/body.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
 import type { PingMetrics } from '../metrics/metrics.js';
@@ -24,8 +25,12 @@ import { parseConnectWatch } from '../realtime/subscription.js';
 /** LIMIT_WATCH_USERS's default. */
 export const DEFAULT_WATCH_USERS = 1_000;
 
-/** Larger frames close the socket (1009) before they are read. */
-export const MAX_FRAME_BYTES = 16 * 1024;
+/**
+ * Larger frames close the socket (1009) before they are read. As large as a bulk body, so that
+ * `user-pings` carries what `POST /users/pings` does (1,000 pings); it bounds the memory a
+ * frame being received holds, as the body limit does a request's.
+ */
+export const MAX_FRAME_BYTES = MAX_BULK_BODY_BYTES;
 
 export interface SocketDeps {
   db: Kysely<Database>;

@@ -207,3 +207,46 @@ describe('the counts a ping answers', () => {
     }
   });
 });
+
+describe('groups of pings (recordMany)', () => {
+  it('writes a group in one batch, whole, the later ping of a user winning', async () => {
+    const batches: number[] = [];
+    const writer = createPingWriter({ db: database.db, onBatch: (size) => batches.push(size) });
+    const counts = await writer.recordMany([
+      ping('g1', 'busy'),
+      ping('g2', 'busy'),
+      ping('g1', 'available'),
+    ]);
+    expect(counts).toEqual({ available: 1, busy: 1, away: 0 });
+    expect(batches).toEqual([3]);
+    const rows = await presenceRows(database.db);
+    expect(rows.map((row) => [row.user_id, row.status])).toEqual([
+      ['g1', 'available'],
+      ['g2', 'busy'],
+    ]);
+  });
+
+  it('never splits a group across batches, and keeps groups and single pings in order', async () => {
+    const batches: number[] = [];
+    const writer = createPingWriter({
+      db: database.db,
+      maxInFlight: 1,
+      maxBatch: 1_000,
+      onBatch: (size) => batches.push(size),
+    });
+    const first = writer.record(ping('s', 'busy'));
+    const groups = Array.from({ length: 3 }, (_, g) =>
+      writer.recordMany(
+        Array.from({ length: 600 }, (_, i) => ping(`m${i}`, (i + g) % 2 ? 'busy' : 'available')),
+      ),
+    );
+    const last = writer.record(ping('m0', 'busy'));
+    await Promise.all([first, ...groups, last]);
+    // 1, then one group per batch (two would exceed 1,000), the last ping riding with the third.
+    expect(batches).toEqual([1, 600, 600, 601]);
+    const rows = new Map((await presenceRows(database.db)).map((row) => [row.user_id, row.status]));
+    expect(rows.get('m0')).toBe('busy');
+    expect(rows.get('m1')).toBe('busy'); // the third group's
+    expect(rows.size).toBe(601);
+  });
+});

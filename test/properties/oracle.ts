@@ -43,7 +43,7 @@ export const DOCUMENTED_CODES = new Set([
 ]);
 
 export const MAX_BODY_BYTES = 16 * 1024;
-export const MAX_FRAME_BYTES = 16 * 1024;
+export const MAX_FRAME_BYTES = 1024 * 1024;
 
 // Characters the README refuses in ids: control (Cc), format (Cf), line and paragraph
 // separators (Zl, Zp).

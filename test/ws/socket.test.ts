@@ -279,10 +279,10 @@ describe('frames', () => {
     await socket.close();
   });
 
-  it('closes the socket (1009) on a frame over 16 KiB', async () => {
+  it('closes the socket (1009) on a frame over 1 MiB', async () => {
     const socket = await openSocket(socketUrl(service));
     await socket.next(isEvent('online-users-count'));
-    socket.send('user-ping', { id: 'x'.repeat(17 * 1024), status: 'busy' });
+    socket.send('user-ping', { id: 'x'.repeat(1024 * 1024 + 1), status: 'busy' });
     expect((await socket.closed).code).toBe(1009);
     expect(await restCount()).toEqual({ available: 0, busy: 0, away: 0 });
   });

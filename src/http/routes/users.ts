@@ -9,10 +9,13 @@ import { countUsers } from '../../presence/repository.js';
 import {
   type ListFilter,
   listFilterSchema,
+  MAX_BULK_PINGS,
   parseListFilter,
   parsePing,
+  parsePings,
   parseUserIds,
   pingSchema,
+  pingsSchema,
   userIdsSchema,
 } from '../../presence/validation.js';
 import { limitBody, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, readJson, sizeText } from '../body.js';
@@ -50,40 +53,49 @@ const listCursor = z.strictObject({
 export function userRoutes(deps: RouteDeps) {
   const { db, keys, pings } = deps;
   const userKey = requireUserKey(keys);
-  return new Hono()
-    .post('/ping', userKey, limitBody(MAX_BODY_BYTES), async (c) => {
-      const ping = parsePing(await readJson(c));
-      return c.json({ data: await pings.record(ping) });
-    })
-    .all('/ping', userKey, methodNotAllowed('POST'))
-    .post('/status', userKey, limitBody(MAX_BULK_BODY_BYTES), async (c) => {
-      const ids = parseUserIds(await readJson(c), MAX_BULK_USERS);
-      return c.json({ data: await readStatuses(db, ids) });
-    })
-    .all('/status', userKey, methodNotAllowed('POST'))
-    .get('/list/:status', userKey, async (c) => {
-      const filter = parseListFilter(c.req.param('status'));
-      const { limit, cursor } = c.req.query();
-      if (limit === undefined && cursor === undefined) return streamWholeList(c, deps, filter);
-      if (limit === undefined) {
-        throw new AppError(
-          'invalid_cursor',
-          400,
-          'cursor goes with limit (that of the first page)',
-        );
-      }
-      const page = await readListPage(db, filter, {
-        limit: parseLimit(limit, LIST_PAGE_MAX, LIST_PAGE_MAX),
-        after: decodeCursor(cursor, listCursor)?.after,
-      });
-      const next =
-        page.continueAfter === undefined ? null : encodeCursor({ after: page.continueAfter });
-      if (next) c.header('Link', nextPageLink(c.req.url, next));
-      return c.json({ data: page.users, next });
-    })
-    .all('/list/:status', userKey, methodNotAllowed('GET, HEAD'))
-    .get('/count', userKey, async (c) => c.json({ data: await countUsers(db) }))
-    .all('/count', userKey, methodNotAllowed('GET, HEAD'));
+  return (
+    new Hono()
+      .post('/ping', userKey, limitBody(MAX_BODY_BYTES), async (c) => {
+        const ping = parsePing(await readJson(c));
+        return c.json({ data: await pings.record(ping) });
+      })
+      .all('/ping', userKey, methodNotAllowed('POST'))
+      // Validated whole before anything is queued, then written as one group (never split across
+      // batches), answered once it has committed.
+      .post('/pings', userKey, limitBody(MAX_BULK_BODY_BYTES), async (c) => {
+        const group = parsePings(await readJson(c));
+        return c.json({ data: await pings.recordMany(group) });
+      })
+      .all('/pings', userKey, methodNotAllowed('POST'))
+      .post('/status', userKey, limitBody(MAX_BULK_BODY_BYTES), async (c) => {
+        const ids = parseUserIds(await readJson(c), MAX_BULK_USERS);
+        return c.json({ data: await readStatuses(db, ids) });
+      })
+      .all('/status', userKey, methodNotAllowed('POST'))
+      .get('/list/:status', userKey, async (c) => {
+        const filter = parseListFilter(c.req.param('status'));
+        const { limit, cursor } = c.req.query();
+        if (limit === undefined && cursor === undefined) return streamWholeList(c, deps, filter);
+        if (limit === undefined) {
+          throw new AppError(
+            'invalid_cursor',
+            400,
+            'cursor goes with limit (that of the first page)',
+          );
+        }
+        const page = await readListPage(db, filter, {
+          limit: parseLimit(limit, LIST_PAGE_MAX, LIST_PAGE_MAX),
+          after: decodeCursor(cursor, listCursor)?.after,
+        });
+        const next =
+          page.continueAfter === undefined ? null : encodeCursor({ after: page.continueAfter });
+        if (next) c.header('Link', nextPageLink(c.req.url, next));
+        return c.json({ data: page.users, next });
+      })
+      .all('/list/:status', userKey, methodNotAllowed('GET, HEAD'))
+      .get('/count', userKey, async (c) => c.json({ data: await countUsers(db) }))
+      .all('/count', userKey, methodNotAllowed('GET, HEAD'))
+  );
 }
 
 /** The seed's `{"data": [...]}`, streamed: see streamDataArray and listJsonChunks. */
@@ -124,6 +136,20 @@ export const userRouteDocs = [
     responses: {
       200: json('Stored; the counts that include it', dataOf(countsSchema)),
       ...errorResponses(400, 401, 413, 503),
+    },
+  }),
+  createRoute({
+    method: 'post',
+    path: '/users/pings',
+    tags: ['presence'],
+    summary: 'Record many pings',
+    description: `Records 1 to ${MAX_BULK_PINGS} pings, each as POST /users/ping's body, in their order (the last ping of a user wins), through the same group commit as single pings; answers the counts that include them all, once all are stored. All or nothing: a bad body is invalid_body, and one bad ping refuses the whole request with its own code (invalid_id, invalid_status, invalid_body), the message naming the first one's index (pings[3]: ...); nothing is stored then. The body is at most ${sizeText(MAX_BULK_BODY_BYTES)}.`,
+    security: KEY_SECURITY,
+    request: { body: { required: true, content: { 'application/json': { schema: pingsSchema } } } },
+    responses: {
+      200: json('All stored; the counts that include them', dataOf(countsSchema)),
+      ...errorResponses(400, 401, 503),
+      ...bodyTooLarge(sizeText(MAX_BULK_BODY_BYTES)),
     },
   }),
   createRoute({
