@@ -68,6 +68,9 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
   const waitingForList = new Set<Peer>();
   /** Of those, sockets owed a list even if empty (the answer to a `subscribe`). */
   const answering = new Set<Peer>();
+  /** Sockets the round being read welcomes, and those of them welcomed again meanwhile. */
+  let welcoming = new Set<Peer>();
+  const welcomedAgain = new Set<Peer>();
   let countsDirty = false;
   let listDirty = false;
   let version = 0;
@@ -129,6 +132,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     const requests = listRequests();
     // Newcomers following everyone are welcomed with the list (and its counts), not before it.
     const welcomed = [...waiting].filter((peer) => withList || !waitingForList.has(peer));
+    welcoming = new Set(welcomed);
     // Taken now: whatever changes from here on marks the pump again, and another round follows.
     countsDirty = false;
     if (withList) listDirty = false;
@@ -142,6 +146,8 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
       failing = true;
       countsDirty ||= broadcastCounts;
       listDirty ||= withList;
+      welcoming = new Set();
+      welcomedAgain.clear();
       reading = false;
       return schedule(retryMs);
     }
@@ -220,10 +226,14 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     for (const peer of round.welcomed) {
       if (peer.held) continue;
       give(peer);
+      // Subscribed again while this round was read: that one is answered by the next round.
+      if (welcomedAgain.has(peer)) continue;
       waiting.delete(peer);
       waitingForList.delete(peer);
       answering.delete(peer);
     }
+    welcoming = new Set();
+    welcomedAgain.clear();
   };
 
   return {
@@ -235,6 +245,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     },
     welcome(peer, answer = false) {
       if (!watch.has(peer)) watch.set(peer, 'all');
+      if (welcoming.has(peer)) welcomedAgain.add(peer);
       if (answer) answering.add(peer);
       // A socket catching up is welcomed once caught up (resume.ts).
       if (peer.held) return;

@@ -37,6 +37,28 @@ describe('the snapshot pump', () => {
   });
 });
 
+describe('a subscription', () => {
+  it('made while the round welcoming the socket is being read is answered by the next round', async () => {
+    const hub = await loopback.start();
+    const { client, peer } = await loopback.connect();
+    // The socket follows nobody (counts only); it subscribes to 'x' while its first counts are
+    // being read: the subscription's answer, a list, must still come.
+    const subscribeDuringRead = async () => {
+      pump.watch.set(peer, new Set(['x']));
+      pump.welcome(peer, true);
+    };
+    const db = database.db.withPlugin(onFirstResult(['counts'], subscribeDuringRead));
+    const pump = createSnapshotPump({ db, hub, logger: silentLogger, intervalMs: 50 });
+    loopback.onStop(() => pump.stop());
+
+    pump.watch.set(peer, new Set());
+    pump.welcome(peer);
+    await client.next(isEvent('online-users-count'));
+    const answer = await client.next(isEvent('online-users-list'), 5_000);
+    expect(answer.data).toEqual([]);
+  });
+});
+
 describe('the cost a snapshot is judged by', () => {
   it('is not thrown by one round slowed by a stalled database, but follows a list that grew', () => {
     // A 5 ms list, then one round that took 6 s (the database frozen meanwhile).
