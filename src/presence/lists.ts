@@ -45,7 +45,7 @@ export async function readListPage(
 }
 
 /** Rows turned into JSON per statement when the whole list is streamed. */
-export const LIST_CHUNK_ROWS = 10_000;
+export const LIST_CHUNK_ROWS = 1_000;
 
 /**
  * The whole list as JSON text, one chunk per statement: each chunk is the next `chunkRows`
