@@ -3,9 +3,17 @@ import { parseArgs } from 'node:util';
 // What a run measures, and how long: the full benchmark (about ten minutes), --quick (a minute or
 // two, smaller sizes and shorter runs, a smoke check), --list (only the whole list read at
 // the largest table size, with the fill it needs) or --subscriptions (only the subscription rows,
-// with their fills; with --quick, at the quick run's sizes).
+// with their fills; with --quick, at the quick run's sizes) or --socketio (only the socket rows
+// of both transports, /ws and Socket.IO; with --quick, at the quick run's sizes).
 
-export type BenchMode = 'full' | 'quick' | 'list' | 'subscriptions' | 'subscriptions-quick';
+export type BenchMode =
+  | 'full'
+  | 'quick'
+  | 'list'
+  | 'subscriptions'
+  | 'subscriptions-quick'
+  | 'socketio'
+  | 'socketio-quick';
 
 /** Watch-list fan-out: sockets following lists of users while some of those users change. */
 export interface WatchFanoutOptions {
@@ -120,12 +128,15 @@ const subscriptionsOnly = (base: BenchOptions, mode: BenchMode): BenchOptions =>
   return { ...base, mode, scaleUsers, mainUsers: scaleUsers.at(-1) ?? 0 };
 };
 
-export const USAGE = `npm run bench [-- --quick | --list | --subscriptions [--quick]]
+export const USAGE = `npm run bench [-- --quick | --list | --subscriptions [--quick] | --socketio [--quick]]
   --quick           a smoke check in a minute or two: smaller tables, fewer sockets, shorter runs
   --list            only the whole list (GET /users/list/all) at 1,000,000 users, after the fill (2 min)
   --subscriptions   only the subscription rows: watch-list fan-out to 10,000 sockets at 1,000,000
                     users, and 50 sockets following everyone at 100,000 users (4 to 5 min);
                     with --quick, at the quick run's sizes
+  --socketio        only the socket rows, over Socket.IO and over /ws beside them: memory per idle
+                    socket (10,000), fan-out to 1,000 sockets, ping throughput at 1,000 users
+                    (Socket.IO with and without acknowledgements); with --quick, smaller
 DATABASE_URL: the server to create the scratch database on (default: an embedded server)`;
 
 export function parseOptions(argv: string[]): BenchOptions {
@@ -135,6 +146,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       quick: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       subscriptions: { type: 'boolean', default: false },
+      socketio: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -146,6 +158,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     return values.quick
       ? subscriptionsOnly(QUICK, 'subscriptions-quick')
       : subscriptionsOnly(FULL, 'subscriptions');
+  }
+  if (values.socketio) {
+    return values.quick ? { ...QUICK, mode: 'socketio-quick' } : { ...FULL, mode: 'socketio' };
   }
   return values.list ? LIST : values.quick ? QUICK : FULL;
 }
