@@ -1,4 +1,5 @@
-import { isReport, type MemoryClientReport } from './memory-client.js';
+import { type CpuShare, type CpuTargets, startCpuSampler } from './cpu.js';
+import { isReport, type MemoryClientReport, type SocketTransport } from './memory-client.js';
 import { exited, nextMessage, onCleanup, rssKiB, sleep, spawnScript } from './process.js';
 import { round } from './stats.js';
 
@@ -7,8 +8,12 @@ import { round } from './stats.js';
 // the descriptor limit), again once settled. A warm-up round of 1,000 sockets, opened and
 // closed, comes first: V8's area for short-lived objects grows once, by about 13 MB, the first
 // time many sockets connect, whatever their number; that is not a cost of each socket.
+// The same for Socket.IO sockets (transport `socketio`: socket.io-client over the WebSocket
+// transport), on a service of their own, with their own warm-up.
 
 export interface MemoryResult {
+  /** `ws` (absent in older results) or `socketio`. */
+  transport?: SocketTransport;
   sockets: number;
   clientProcesses: number;
   rssBeforeKiB: number;
@@ -17,6 +22,8 @@ export interface MemoryResult {
   rssAfterCloseKiB: number;
   kibPerSocket: number;
   settleS: number;
+  /** From the warm-up to the last sample after closing. */
+  cpu?: CpuShare;
 }
 
 const PER_CLIENT = 5_000;
@@ -40,20 +47,33 @@ async function settledRss(pid: number, maxS: number): Promise<{ rss: number; sec
 }
 
 export async function runMemory(options: {
-  wsUrl: string;
+  /** The /ws address (with its key), or the service's address for Socket.IO. */
+  url: string;
+  transport?: SocketTransport;
   servicePid: number;
   sockets: number;
   maxSettleS: number;
+  cpu?: CpuTargets;
 }): Promise<MemoryResult> {
-  const warmUp = await openIdleSockets(options.wsUrl, Math.min(WARM_UP_SOCKETS, options.sockets));
+  const transport = options.transport ?? 'ws';
+  const open = (sockets: number) => openIdleSockets(options.url, sockets, transport);
+  const sampler = options.cpu ? startCpuSampler(options.cpu) : undefined;
+  // A failed step must still stop the sampler (its timer would keep the benchmark alive).
+  const stopSampler = onCleanup(async () => {
+    await sampler?.stop();
+  });
+  const warmUp = await open(Math.min(WARM_UP_SOCKETS, options.sockets));
   await warmUp.close();
   const before = await settledRss(options.servicePid, options.maxSettleS);
-  const idle = await openIdleSockets(options.wsUrl, options.sockets);
+  const idle = await open(options.sockets);
   try {
     const after = await settledRss(options.servicePid, options.maxSettleS);
     await idle.close();
     const afterClose = await settledRss(options.servicePid, options.maxSettleS);
+    const cpu = await sampler?.stop();
+    await stopSampler();
     return {
+      transport,
       sockets: idle.opened,
       clientProcesses: idle.processes,
       rssBeforeKiB: before.rss,
@@ -61,6 +81,7 @@ export async function runMemory(options: {
       rssAfterCloseKiB: afterClose.rss,
       kibPerSocket: round((after.rss - before.rss) / idle.opened, 2),
       settleS: after.seconds,
+      ...(cpu ? { cpu } : {}),
     };
   } finally {
     await idle.close();
@@ -68,11 +89,11 @@ export async function runMemory(options: {
 }
 
 /** `sockets` idle sockets, opened by as many client processes as the descriptor limit needs. */
-async function openIdleSockets(wsUrl: string, sockets: number) {
+async function openIdleSockets(url: string, sockets: number, transport: SocketTransport) {
   const processes = Math.ceil(sockets / PER_CLIENT);
   const clients = Array.from({ length: processes }, (_, i) => {
     const count = Math.min(PER_CLIENT, sockets - i * PER_CLIENT);
-    return spawnScript('memory-client.ts', [wsUrl, String(count)]);
+    return spawnScript('memory-client.ts', [url, String(count), transport]);
   });
   const close = onCleanup(async () => {
     for (const client of clients) if (client.connected) client.send('close');

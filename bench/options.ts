@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 // What a run measures, and how long: the full benchmark (about ten minutes), --quick (a minute or
 // two, smaller sizes and shorter runs, a smoke check), --list (only the whole list read at
 // the largest table size, with the fill it needs) or --subscriptions (only the subscription rows,
-// with their fills; with --quick, at the quick run's sizes).
+// with their fills; with --quick, at the quick run's sizes) or --socketio (only the socket rows
+// of both transports, /ws and Socket.IO; with --quick, at the quick run's sizes).
 
 export type BenchMode =
   | 'full'
@@ -12,7 +13,9 @@ export type BenchMode =
   | 'subscriptions'
   | 'subscriptions-quick'
   | 'bulk'
-  | 'bulk-quick';
+  | 'bulk-quick'
+  | 'socketio'
+  | 'socketio-quick';
 
 /** Watch-list fan-out: sockets following lists of users while some of those users change. */
 export interface WatchFanoutOptions {
@@ -127,7 +130,7 @@ const subscriptionsOnly = (base: BenchOptions, mode: BenchMode): BenchOptions =>
   return { ...base, mode, scaleUsers, mainUsers: scaleUsers.at(-1) ?? 0 };
 };
 
-export const USAGE = `npm run bench [-- --quick | --list | --subscriptions [--quick] | --bulk [--quick]]
+export const USAGE = `npm run bench [-- --quick | --list | --subscriptions [--quick] | --bulk [--quick] | --socketio [--quick]]
   --quick           a smoke check in a minute or two: smaller tables, fewer sockets, shorter runs
   --bulk            only bulk pings (1,000 a request) beside pgbench's batches and single pings,
                     and WORKERS=2 beside 1, at 100,000 users (3 min); with --quick, at 20,000
@@ -135,6 +138,9 @@ export const USAGE = `npm run bench [-- --quick | --list | --subscriptions [--qu
   --subscriptions   only the subscription rows: watch-list fan-out to 10,000 sockets at 1,000,000
                     users, and 50 sockets following everyone at 100,000 users (4 to 5 min);
                     with --quick, at the quick run's sizes
+  --socketio        only the socket rows, over Socket.IO and over /ws beside them: memory per idle
+                    socket (10,000), fan-out to 1,000 sockets, ping throughput at 1,000 users
+                    (Socket.IO with and without acknowledgements); with --quick, smaller
 DATABASE_URL: the server to create the scratch database on (default: an embedded server)`;
 
 export function parseOptions(argv: string[]): BenchOptions {
@@ -145,6 +151,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       list: { type: 'boolean', default: false },
       subscriptions: { type: 'boolean', default: false },
       bulk: { type: 'boolean', default: false },
+      socketio: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -159,6 +166,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     return values.quick
       ? subscriptionsOnly(QUICK, 'subscriptions-quick')
       : subscriptionsOnly(FULL, 'subscriptions');
+  }
+  if (values.socketio) {
+    return values.quick ? { ...QUICK, mode: 'socketio-quick' } : { ...FULL, mode: 'socketio' };
   }
   return values.list ? LIST : values.quick ? QUICK : FULL;
 }

@@ -11,6 +11,7 @@ import type { MemoryResult } from './memory.js';
 import type { BenchMode } from './options.js';
 import type { PgbenchRun, PgbenchSeries } from './pgbench.js';
 import { ROOT } from './process.js';
+import type { SioPingResult } from './sio-socket-load.js';
 import type { SocketLoadResult } from './socket-load.js';
 import type { EveryoneSteadyResult, WatchFanoutResult } from './subscriptions.js';
 import type { Target } from './targets.js';
@@ -51,6 +52,13 @@ export interface BenchResults {
   memory?: MemoryResult;
   fanout?: FanoutResult;
   socket?: SocketLoadResult & { users: number };
+  /** The Socket.IO rows (socket.io-client, WebSocket transport), beside the /ws ones. */
+  socketio?: {
+    memory?: MemoryResult;
+    fanout?: FanoutResult;
+    /** Without acknowledgements, then with. */
+    pings: (SioPingResult & { users: number })[];
+  };
   scale: ScalePoint[];
   mixed?: PingRun & { restoredUsers: number };
   /** The whole list read once at the largest table size. */
@@ -59,7 +67,7 @@ export interface BenchResults {
   watchFanout?: WatchFanoutResult;
   /** Sockets following everyone while one user changes at a steady rate. */
   everyone?: EveryoneSteadyResult;
-  /** The fills of a --subscriptions run (the full run's are in `scale`). */
+  /** The fills of a --subscriptions or --socketio run (the full run's are in `scale`). */
   subscriptionFills?: FillResult[];
   /** The fill statement that ran out of time (the scale points from there on are missing). */
   fillTooSlow?: { users: number; added: number; overS: number };
@@ -147,22 +155,39 @@ export function formatTable(r: BenchResults): string {
     ]);
     cpuRow(s.cpu, s.framesPerSecond);
   }
-  if (r.fanout) {
-    const f = r.fanout;
+  for (const p of r.socketio?.pings ?? []) {
+    const acks = p.ackMs
+      ? `${p.burst} in flight per socket, acknowledged p50 ${p.ackMs.p50} ms, p99 ${p.ackMs.p99} ms`
+      : `bursts of ${p.burst} + 1 marker change; ${fmt(p.changesPerSecond)} changes/s`;
     rows.push([
-      `fan-out to ${fmt(f.sockets)} sockets, ${f.changes} changes`,
+      `Socket.IO ping, ${p.mode === 'ack' ? 'acknowledged' : 'no ack'}, ${p.sockets} sockets, ${fmt(p.users)} users`,
+      `${fmt(p.framesPerSecond)}/s`,
+      `${acks}; errors: ${JSON.stringify(p.errors)}; closed ${p.closed}; received ${p.received.megabytes} MiB`,
+    ]);
+    cpuRow(p.cpu, p.framesPerSecond);
+  }
+  const fanout = (label: string, f: FanoutResult | undefined) => {
+    if (!f) return;
+    rows.push([
+      `${label} to ${fmt(f.sockets)} sockets, ${f.changes} changes`,
       `p50 ${f.deliveryMs.p50} ms, p99 ${f.deliveryMs.p99} ms`,
       `max ${f.deliveryMs.max} ms; first socket p50 ${f.firstSocketMs.p50} ms, last socket p50 ${f.lastSocketMs.p50} ms; ping answered p50 ${f.pingAnswerMs.p50} ms; missing ${f.missing}`,
     ]);
-  }
-  if (r.memory) {
-    const m = r.memory;
+    cpuRow(f.cpu);
+  };
+  fanout('fan-out', r.fanout);
+  fanout('Socket.IO fan-out', r.socketio?.fanout);
+  const memory = (label: string, m: MemoryResult | undefined) => {
+    if (!m) return;
     rows.push([
-      `memory, ${fmt(m.sockets)} idle sockets`,
+      `${label}, ${fmt(m.sockets)} idle sockets`,
       `${m.kibPerSocket} KiB/socket`,
       `RSS ${mib(m.rssBeforeKiB)} -> ${mib(m.rssAfterKiB)} MiB (${mib(m.rssAfterCloseKiB)} after closing)`,
     ]);
-  }
+    cpuRow(m.cpu);
+  };
+  memory('memory', r.memory);
+  memory('Socket.IO memory', r.socketio?.memory);
   if (r.list) {
     const l = r.list;
     rows.push([

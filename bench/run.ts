@@ -3,19 +3,17 @@ import { benchmarkBulk } from './bulk-run.js';
 import { startCeilingServer } from './ceiling-server.js';
 import { CORES, type CpuTargets, startCpuSampler } from './cpu.js';
 import { onInterrupt } from './database.js';
-import { runFanout } from './fanout.js';
 import { type FillResult, FillTooSlow, fillUsers, restoreHeartbeatStatus } from './fill.js';
 import { runCeilingLoad, runPingLoad } from './http-load.js';
 import { runListRead } from './list.js';
 import { benchmarkList } from './list-run.js';
-import { runMemory } from './memory.js';
 import { type BenchOptions, parseOptions } from './options.js';
 import { runPgbench } from './pgbench.js';
 import { cleanUpAll, sleep } from './process.js';
 import { type BenchResults, formatTable, writeResults } from './report.js';
 import { buildService, type Service, startService } from './service.js';
 import { setUpDatabase } from './setup.js';
-import { runSocketLoad } from './socket-load.js';
+import { benchmarkSockets, measureIdleSockets, measureSocketPings } from './socket-run.js';
 import { phaseClock, round } from './stats.js';
 import { benchmarkSubscriptions, measureSubscriptions } from './subscriptions-run.js';
 import { judge } from './targets.js';
@@ -24,7 +22,8 @@ import { judge } from './targets.js';
 // change out, what an idle socket costs, and how ping throughput holds as the table grows,
 // next to the ceilings of the same stack, all measured in the same run, what reading the
 // whole list costs at the largest size, and how subscriptions scale (watch lists, everyone-
-// followers under steady change). See docs/performance.md.
+// followers under steady change). The socket rows are measured over /ws and over Socket.IO.
+// See docs/performance.md.
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const n = (value: number) => value.toLocaleString('en');
@@ -64,24 +63,9 @@ async function benchmark(options: BenchOptions, r: BenchResults): Promise<void> 
     await service.stop();
   };
 
-  let { service } = await start();
-  r.memory = await phase.run(`memory: ${n(options.memorySockets)} idle sockets`, () =>
-    runMemory({
-      wsUrl: service.wsUrl,
-      servicePid: service.pid,
-      sockets: options.memorySockets,
-      maxSettleS: options.memorySettleS,
-    }),
-  );
-  r.fanout = await phase.run(`fan-out: ${n(options.fanoutSockets)} sockets`, () =>
-    runFanout({
-      url: service.url,
-      wsUrl: service.wsUrl,
-      sockets: options.fanoutSockets,
-      changes: options.fanoutChanges,
-    }),
-  );
-  await stop(service);
+  const sockets = { options, r, build, databaseUrl: scratch.url, cpu, phase };
+  await measureIdleSockets(sockets, 'ws');
+  await measureIdleSockets(sockets, 'socketio');
 
   let users = 0;
   const pingRun = (url: string, target: CpuTargets, durationS: number, changeShare = 0) =>
@@ -116,7 +100,7 @@ async function benchmark(options: BenchOptions, r: BenchResults): Promise<void> 
       );
     }
     const started = await start();
-    service = started.service;
+    const service = started.service;
     const { run: http } = await phase.run(`HTTP ping, heartbeats, ${n(users)} users`, () =>
       pingRun(service.url, started.cpu, options.httpS),
     );
@@ -131,22 +115,7 @@ async function benchmark(options: BenchOptions, r: BenchResults): Promise<void> 
         runListRead({ url: service.url, servicePid: service.pid, users: listed }),
       );
     }
-    if (target === options.scaleUsers[0]) {
-      const socket = await phase.run(
-        `socket ping, ${options.sockets} sockets, ${n(users)} users`,
-        () =>
-          runSocketLoad({
-            wsUrl: service.wsUrl,
-            sockets: options.sockets,
-            burst: options.burst,
-            durationS: options.socketS,
-            users,
-            start: Math.floor(Math.random() * users),
-            cpu: started.cpu,
-          }),
-      );
-      r.socket = { ...socket, users };
-    }
+    if (target === options.scaleUsers[0]) await measureSocketPings(sockets, service, users);
     if (target === options.mainUsers) {
       const share = options.mixedChangeShare;
       const mixed = await phase.run(
@@ -195,6 +164,7 @@ async function main() {
     else if (options.mode.startsWith('bulk')) await benchmarkBulk(options, r, log);
     else if (options.mode.startsWith('subscriptions'))
       await benchmarkSubscriptions(options, r, log);
+    else if (options.mode.startsWith('socketio')) await benchmarkSockets(options, r, log);
     else await benchmark(options, r);
   } catch (error) {
     r.error = (error as Error).stack ?? String(error);

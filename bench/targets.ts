@@ -52,6 +52,32 @@ export function judge(r: BenchResults, mainUsers: number): Target[] {
       `${r.memory.kibPerSocket} KiB (${fmt(r.memory.sockets)} sockets)`,
     );
   }
+  const sio = r.socketio;
+  if (sio?.memory) {
+    add(
+      '<= 24 KiB resident per idle Socket.IO socket',
+      sio.memory.kibPerSocket <= 24,
+      `${sio.memory.kibPerSocket} KiB (${fmt(sio.memory.sockets)} sockets)${r.memory ? `; /ws ${r.memory.kibPerSocket} KiB` : ''}`,
+    );
+  }
+  if (sio?.fanout) {
+    const f = sio.fanout;
+    add(
+      `Socket.IO fan-out p99 < 100 ms to ${fmt(f.sockets)} sockets`,
+      f.deliveryMs.p99 < 100 && f.missing === 0,
+      `p99 ${f.deliveryMs.p99} ms, ${f.missing} missing${r.fanout ? `; /ws p99 ${r.fanout.deliveryMs.p99} ms` : ''}`,
+    );
+  }
+  for (const p of sio?.pings ?? []) {
+    // No throughput target of its own: every ping stored, compared with /ws at the same table.
+    const errors = Object.values(p.errors).reduce((a, b) => a + b, 0);
+    const ws = r.socket?.users === p.users ? r.socket : undefined;
+    add(
+      `Socket.IO ping${p.mode === 'ack' ? ' with acknowledgements' : ''}: no error, no socket closed`,
+      errors === 0 && p.closed === 0,
+      `${errors} errors, ${p.closed} closed; ${fmt(p.framesPerSecond)}/s${ws ? ` = ${(p.framesPerSecond / ws.framesPerSecond).toFixed(2)} x /ws ${fmt(ws.framesPerSecond)}/s` : ''}`,
+    );
+  }
   const sameTable = r.scale.find((p) => p.users === r.socket?.users)?.http;
   if (r.socket && sameTable) {
     const errors = Object.values(r.socket.errors).reduce((a, b) => a + b, 0);
