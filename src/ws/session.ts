@@ -1,9 +1,12 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { toAppError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import type { PingMetrics } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
-import { type Ping, parsePing } from '../presence/validation.js';
+import { leaveSession, parseLeave } from '../presence/sessions.js';
+import { parsePing } from '../presence/validation.js';
 import { parseSubscription } from '../realtime/subscription.js';
 import type { Broadcaster } from './broadcaster.js';
 import { encodeError, parseClientFrame, showEventName } from './frames.js';
@@ -24,6 +27,7 @@ export type FrameHandler = (data: string | ArrayBuffer) => void;
  * service cannot take is answered with an `error` frame, and the socket stays open.
  */
 export function createFrameHandler(deps: {
+  db: Kysely<Database>;
   pings: PingWriter;
   hub: SocketHub;
   broadcaster: Broadcaster;
@@ -51,12 +55,19 @@ export function createFrameHandler(deps: {
   };
 
   /**
-   * Reads a frame at once: a subscription takes effect at once, and only a valid ping waits, in
-   * order, for the database (undefined: nothing to store).
+   * Reads a frame at once: a subscription takes effect at once, and only a valid ping or leave
+   * waits, in order, for the database (undefined: nothing to store).
    */
-  const parse = (data: string | ArrayBuffer): Ping | undefined => {
+  const parse = (data: string | ArrayBuffer): (() => Promise<unknown>) | undefined => {
     const frame = parseClientFrame(data);
-    if (frame.event === 'user-ping') return parsePing(frame.data);
+    if (frame.event === 'user-ping') {
+      const ping = parsePing(frame.data);
+      return () => pings.record(ping);
+    }
+    if (frame.event === 'user-leave') {
+      const leave = parseLeave(frame.data);
+      return () => leaveSession(deps.db, leave);
+    }
     if (frame.event === 'subscribe') {
       // Parsed whole first: an invalid subscription leaves the previous one in force.
       broadcaster.subscribe(peer, parseSubscription(frame.data, deps.maxWatchUsers));
@@ -65,13 +76,13 @@ export function createFrameHandler(deps: {
     throw new AppError(
       'unknown_event',
       400,
-      `unknown event ${showEventName(frame.event)}; clients send "user-ping" or "subscribe"`,
+      `unknown event ${showEventName(frame.event)}; clients send "user-ping", "user-leave" or "subscribe"`,
     );
   };
 
-  const store = async (ping: Ping) => {
+  const store = async (job: () => Promise<unknown>) => {
     try {
-      await pings.record(ping);
+      await job();
       metrics?.pingHandled('socket', 'stored');
     } catch (error) {
       refuse(error);
@@ -90,19 +101,20 @@ export function createFrameHandler(deps: {
       const message = `more than ${deps.framesPerSecond} frames a second; this one was not read`;
       return refuse(new AppError('too_many_frames', 429, message));
     }
-    let ping: Ping | undefined;
+    let job: (() => Promise<unknown>) | undefined;
     try {
-      ping = parse(data);
+      job = parse(data);
     } catch (error) {
       return refuse(error);
     }
-    if (ping === undefined) return;
+    if (job === undefined) return;
     if (pending >= MAX_PENDING_FRAMES) {
       const message = `more than ${MAX_PENDING_FRAMES} pings are waiting; this one was not taken`;
       return refuse(new AppError('too_many_frames', 429, message));
     }
     pending += 1;
-    queue = queue.then(() => store(ping));
+    const taken = job;
+    queue = queue.then(() => store(taken));
     // Shutdown waits for pings already taken: a socket's close does not cancel them.
     hub.track(queue);
   };
