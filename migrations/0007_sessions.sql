@@ -614,3 +614,292 @@ begin
   return 'ended';
 end;
 $$;
+
+-- Reporting: sessions and overrides over time, so that analysts can count devices per user and
+-- day, and time spent in do-not-disturb. Each row is an interval (ended null while it lasts),
+-- written only when a session opens or ends, or an override is set or ends: never by a
+-- heartbeat.
+create table presently.session_intervals (
+  id bigint generated always as identity primary key,
+  user_id text collate "C" not null,
+  session text collate "C" not null,
+  started timestamptz not null,
+  ended timestamptz
+);
+create unique index session_intervals_open on presently.session_intervals (user_id, session)
+  where ended is null;
+create index session_intervals_period on presently.session_intervals
+  using gist (tstzrange(started, ended));
+
+create table presently.override_intervals (
+  id bigint generated always as identity primary key,
+  user_id text collate "C" not null,
+  status text not null check (status in ('busy', 'away')),
+  started timestamptz not null,
+  ended timestamptz
+);
+create unique index override_intervals_open on presently.override_intervals (user_id)
+  where ended is null;
+create index override_intervals_period on presently.override_intervals
+  using gist (tstzrange(started, ended));
+
+create function presently.open_session_interval(p_user_id text, p_session text, p_at timestamptz)
+returns void
+language sql
+volatile
+as $$
+  insert into presently.session_intervals (user_id, session, started)
+  values (p_user_id, p_session, p_at)
+  on conflict (user_id, session) where ended is null do nothing;
+$$;
+
+create function presently.close_session_interval(p_user_id text, p_session text, p_at timestamptz)
+returns void
+language sql
+volatile
+as $$
+  update presently.session_intervals
+  set ended = greatest(started, p_at)
+  where user_id = p_user_id and session = p_session and ended is null;
+$$;
+
+-- Named sessions: opened with their row, ended with it (by the sweep, at their real end, or by
+-- DELETE or user-leave, at once).
+create or replace function presently.session_changed()
+returns trigger
+language plpgsql
+as $$
+begin
+  if tg_op = 'INSERT' then
+    perform presently.open_session_interval(new.user_id, new.session, new.last_ping);
+  end if;
+  update presently.presence set lapsed = lapsed where user_id = new.user_id;
+  return null;
+end;
+$$;
+
+create function presently.session_removed()
+returns trigger
+language plpgsql
+as $$
+begin
+  perform presently.close_session_interval(
+    old.user_id, old.session, least(now(), old.last_ping + old.timeout));
+  return null;
+end;
+$$;
+
+create trigger session_removed
+after delete on presently.sessions
+for each row
+execute function presently.session_removed();
+
+-- The default session: opened by a ping that finds it closed (new, ended, or lapsed and
+-- swept), ended when the sweep marks it lapsed (at its real end) or when it is ended at once.
+create function presently.default_session_changed()
+returns trigger
+language plpgsql
+as $$
+begin
+  if new.status is not null and not new.lapsed then
+    perform presently.open_session_interval(new.user_id, 'default', new.last_ping);
+  elsif tg_op = 'UPDATE' then
+    perform presently.close_session_interval(
+      new.user_id, 'default',
+      case when new.status is null then now()
+           else least(now(), old.last_ping + coalesce(old.timeout, presently.away_timeout())) end);
+  end if;
+  return null;
+end;
+$$;
+
+create trigger presence_default_opened
+after insert on presently.presence
+for each row
+when (new.status is not null)
+execute function presently.default_session_changed();
+
+create trigger presence_default_changed
+after update on presently.presence
+for each row
+when (old.lapsed is distinct from new.lapsed
+      or (old.status is null) is distinct from (new.status is null))
+execute function presently.default_session_changed();
+
+-- Overrides: a new one ends the previous; one that expires ends at its expiry.
+create function presently.override_changed()
+returns trigger
+language plpgsql
+as $$
+begin
+  if tg_op = 'UPDATE' and old.override_status is not null then
+    update presently.override_intervals
+    set ended = greatest(started, least(now(), coalesce(old.override_expires, now())))
+    where user_id = old.user_id and ended is null;
+  end if;
+  if new.override_status is not null then
+    insert into presently.override_intervals (user_id, status, started, ended)
+    values (new.user_id, new.override_status, now(), null);
+  end if;
+  return null;
+end;
+$$;
+
+create trigger presence_override_changed
+after update on presently.presence
+for each row
+when (old.override_status is distinct from new.override_status
+      or old.override_expires is distinct from new.override_expires)
+execute function presently.override_changed();
+
+-- Clearing forgets these too.
+create or replace function presently.presence_cleared()
+returns trigger
+language plpgsql
+as $$
+begin
+  -- Analyzed again once empty: truncating forgets the statistics, and a table never analyzed
+  -- is guessed at ten pages, probed once per user by the status views.
+  if exists (select from presently.sessions) then
+    truncate presently.sessions;
+    analyze presently.sessions;
+  end if;
+  truncate presently.session_intervals, presently.override_intervals;
+  truncate presently.status_changes;
+  perform presently.append_change(null, null, null, now());
+  return null;
+end;
+$$;
+
+-- Intervals that ended before the retention period are pruned with the log (see 0003).
+create function presently.prune_session_history(p_keep interval)
+returns integer
+language sql
+volatile
+as $$
+  with a as (delete from presently.session_intervals where ended < now() - p_keep returning 1),
+       b as (delete from presently.override_intervals where ended < now() - p_keep returning 1)
+  select ((select count(*) from a) + (select count(*) from b))::integer;
+$$;
+
+-- The stable interface for analysts.
+create or replace view reporting.user_status as
+select user_id, status, last_ping, message
+from presently.user_status;
+
+create or replace view reporting.status_changes as
+select position, user_id, status, previous, changed_at, message
+from presently.status_changes;
+
+create or replace view reporting.status_intervals as
+select
+  c.position,
+  c.user_id,
+  c.status,
+  c.changed_at as started,
+  c.ended_at as ended,
+  coalesce(c.ended_at, now()) - c.changed_at as duration,
+  tstzrange(c.changed_at, c.ended_at) as period,
+  c.message
+from presently.status_changes c
+where c.status is not null;
+
+-- Sessions and overrides over a period, as functions (the views of `reporting` stay the five
+-- of 0003). One row per time a session (device) was open, `default` being the session of pings
+-- without one; one row per override, busy being do-not-disturb and away appear-away. `ended`
+-- is null while it lasts.
+create function reporting.session_intervals(p_from timestamptz, p_to timestamptz)
+returns table (user_id text, session text, started timestamptz, ended timestamptz)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select i.user_id, i.session, i.started, i.ended
+  from presently.session_intervals i
+  where tstzrange(i.started, i.ended) && tstzrange(p_from, p_to)
+  order by i.started, i.user_id, i.session;
+$$;
+
+create function reporting.override_intervals(p_from timestamptz, p_to timestamptz)
+returns table (user_id text, status text, started timestamptz, ended timestamptz)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select o.user_id, o.status, o.started, o.ended
+  from presently.override_intervals o
+  where tstzrange(o.started, o.ended) && tstzrange(p_from, p_to)
+  order by o.started, o.user_id;
+$$;
+
+-- Devices per user and day: the sessions open at some moment of the day (days of p_zone).
+create function reporting.devices(p_from timestamptz, p_to timestamptz, p_zone text default null)
+returns table (user_id text, day date, devices bigint)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  with zone as materialized (select reporting.report_zone(p_zone) as name)
+  select i.user_id, d.midnight::date, count(distinct i.session)
+  from presently.session_intervals i
+  cross join zone z
+  cross join lateral generate_series(
+    (greatest(i.started, p_from) at time zone z.name)::date::timestamp,
+    ((least(coalesce(i.ended, now()), p_to) - interval '1 microsecond') at time zone z.name)
+      ::date::timestamp,
+    interval '1 day') as d(midnight)
+  where tstzrange(i.started, i.ended) && tstzrange(p_from, p_to)
+  group by i.user_id, d.midnight
+  order by d.midnight, i.user_id;
+$$;
+
+-- Seconds of do-not-disturb (a busy override) per user and day, inside [p_from, p_to).
+create function reporting.do_not_disturb(
+  p_from timestamptz, p_to timestamptz, p_zone text default null
+)
+returns table (user_id text, day date, seconds double precision)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  with zone as materialized (select reporting.report_zone(p_zone) as name),
+  pieces as materialized (
+    select o.user_id, greatest(o.started, p_from) as started,
+           least(coalesce(o.ended, now()), p_to) as ended
+    from presently.override_intervals o
+    where o.status = 'busy' and tstzrange(o.started, o.ended) && tstzrange(p_from, p_to)
+  )
+  select p.user_id, d.midnight::date,
+         sum(extract(epoch from
+           least(p.ended, (d.midnight + interval '1 day') at time zone z.name)
+           - greatest(p.started, d.midnight at time zone z.name)))::float8
+  from pieces p
+  cross join zone z
+  cross join lateral generate_series(
+    (p.started at time zone z.name)::date::timestamp,
+    (p.ended at time zone z.name)::date::timestamp,
+    interval '1 day') as d(midnight)
+  where p.ended > p.started
+    and least(p.ended, (d.midnight + interval '1 day') at time zone z.name)
+        > greatest(p.started, d.midnight at time zone z.name)
+  group by p.user_id, d.midnight
+  order by d.midnight, p.user_id;
+$$;
+
+revoke execute on function reporting.session_intervals(timestamptz, timestamptz) from public;
+revoke execute on function reporting.override_intervals(timestamptz, timestamptz) from public;
+revoke execute on function reporting.devices(timestamptz, timestamptz, text) from public;
+revoke execute on function reporting.do_not_disturb(timestamptz, timestamptz, text) from public;
+
+do $$
+begin
+  if exists (select from pg_roles where rolname = 'presently_reporting') then
+    grant select on all tables in schema reporting to presently_reporting;
+    grant execute on all functions in schema reporting to presently_reporting;
+  end if;
+end;
+$$;

@@ -41,7 +41,7 @@ export const userStateSchema = userPresenceSchema
       .optional()
       .meta({
         description:
-          'The live sessions, by name; left out for a user who never pinged a named session (their answer is the seed\'s)',
+          "The live sessions, by name; left out for a user who never pinged a named session (their answer is the seed's)",
       }),
     override: z
       .object({ status: z.enum(['busy', 'away']), expires: z.iso.datetime().nullable() })

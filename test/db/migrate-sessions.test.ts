@@ -13,13 +13,19 @@ const USERS = Number(process.env.MIGRATION_USERS ?? 20_000);
 let drop: (() => Promise<void>) | undefined;
 afterAll(async () => drop?.());
 
-it(`keeps every user's status, time and history, holding presence a moment (${USERS} users)`, async () => {
+it(`keeps every user's status, time and history, holding presence a moment (${USERS} users)`, {
+  timeout: 900_000,
+}, async () => {
   const created = await createTestDatabase({ migrated: false });
   drop = created.drop;
   const all = await readMigrations();
   const sessions = all.find((m) => m.name === '0007_sessions.sql');
   expect(sessions).toBeDefined();
-  await migrate(created.url, all.filter((m) => m.id < 7), silentLogger);
+  await migrate(
+    created.url,
+    all.filter((m) => m.id < 7),
+    silentLogger,
+  );
 
   const client = new pg.Client({ connectionString: created.url });
   await client.connect();
@@ -34,7 +40,7 @@ it(`keeps every user's status, time and history, holding presence a moment (${US
     await client.query('select presently.sweep_away()');
     await client.query(`update presently.presence set last_ping = now() - interval '2 minutes'
                         where user_id like 'u%2'`);
-    await client.query('select presently.ping_many(array[\'u2\', \'u3\'], array[\'available\', \'busy\'])');
+    await client.query("select presently.ping_many(array['u2', 'u3'], array['available', 'busy'])");
     const before = await snapshot(client);
 
     // Pings from another connection throughout: none may wait more than a moment.
@@ -55,7 +61,9 @@ it(`keeps every user's status, time and history, holding presence a moment (${US
     pinging = false;
     await pings;
     await pinger.end();
-    console.log(`0007 over ${USERS} users: ${took.toFixed(0)} ms; slowest ping meanwhile ${slowest.toFixed(0)} ms`);
+    console.log(
+      `0007 over ${USERS} users: ${took.toFixed(0)} ms; slowest ping meanwhile ${slowest.toFixed(0)} ms`,
+    );
     expect(took).toBeLessThan(2_000);
     expect(slowest).toBeLessThan(2_000);
 
@@ -68,7 +76,9 @@ it(`keeps every user's status, time and history, holding presence a moment (${US
     await client.query(
       `select presently.ping_many(array['u1'], array['busy'], array['phone'], array[60::float8])`,
     );
-    const { rows } = await client.query(`select status from presently.user_status where user_id = 'u1'`);
+    const { rows } = await client.query(
+      `select status from presently.user_status where user_id = 'u1'`,
+    );
     expect(rows).toEqual([{ status: 'busy' }]);
   } finally {
     await client.end();

@@ -15,8 +15,10 @@ beforeEach(async () => {
 });
 
 describe('sessions over REST', () => {
-  it('merges a user\'s sessions and answers them with the status', async () => {
-    expect((await ping({ id: 'ann', status: 'busy', session: 'phone', timeout: 30.5 })).status).toBe(200);
+  it("merges a user's sessions and answers them with the status", async () => {
+    expect(
+      (await ping({ id: 'ann', status: 'busy', session: 'phone', timeout: 30.5 })).status,
+    ).toBe(200);
     await ping({ id: 'ann', status: 'available', session: 'laptop' });
     const answer = await request(app(), 'GET', '/users/ann/status');
     expect(answer.body.data).toEqual({
@@ -31,7 +33,9 @@ describe('sessions over REST', () => {
     const ended = await request(app(), 'DELETE', '/users/ann/sessions/phone');
     expect(ended.status).toBe(200);
     expect(ended.body.data.status).toBe('available');
-    expect((await request(app(), 'DELETE', '/users/ann/sessions/laptop')).body.data.status).toBe('away');
+    expect((await request(app(), 'DELETE', '/users/ann/sessions/laptop')).body.data.status).toBe(
+      'away',
+    );
     expect(await request(app(), 'DELETE', '/users/ann/sessions/laptop')).toMatchObject({
       status: 404,
       body: { error: { code: 'session_not_found' } },

@@ -70,7 +70,9 @@ describe('the effective status', () => {
       'busy',
       'away',
     ]);
-    expect(await totalsAndViews()).toEqual([{ totals: expect.anything(), views: expect.anything() }]);
+    expect(await totalsAndViews()).toEqual([
+      { totals: expect.anything(), views: expect.anything() },
+    ]);
     const [{ totals, views }] = (await totalsAndViews()) as [{ totals: unknown; views: unknown }];
     expect(totals).toEqual(views);
   });
@@ -167,10 +169,16 @@ describe('many sessions of one user at once', () => {
           return { id, status, session: w === 0 ? undefined : `device-${w}` };
         }),
       );
-      await Promise.all(pings.map((p, i) => (writers[i % writers.length] as ReturnType<typeof createPingWriter>).record(p)));
+      await Promise.all(
+        pings.map((p, i) =>
+          (writers[i % writers.length] as ReturnType<typeof createPingWriter>).record(p),
+        ),
+      );
     }
     for (const id of ['gus', 'hal']) {
-      const expected = [...last].some(([key, status]) => key.startsWith(`${id}/`) && status === 'busy')
+      const expected = [...last].some(
+        ([key, status]) => key.startsWith(`${id}/`) && status === 'busy',
+      )
         ? 'busy'
         : 'available';
       expect(await viewed(id)).toBe(expected);
@@ -180,5 +188,25 @@ describe('many sessions of one user at once', () => {
     }
     const [{ totals, views }] = (await totalsAndViews()) as [{ totals: unknown; views: unknown }];
     expect(totals).toEqual(views);
+  });
+});
+
+describe('reports', () => {
+  it('count devices per user and day, and seconds of do-not-disturb', async () => {
+    await ping('ivy', 'available');
+    await ping('ivy', 'available', 'phone');
+    await ping('ivy', 'busy', 'laptop');
+    await setOverride(database.db, 'ivy', { status: 'busy', expires: null });
+    await sleep(1_100);
+    await setOverride(database.db, 'ivy', null);
+    const devices = await rows(sql<{ devices: number }>`
+      select devices::int from reporting.devices(now() - interval '1 day', now() + interval '1 day')
+      where user_id = 'ivy'`);
+    expect(devices).toEqual([{ devices: 3 }]);
+    const dnd = await rows(sql<{ seconds: number }>`
+      select seconds from reporting.do_not_disturb(now() - interval '1 day', now() + interval '1 day')
+      where user_id = 'ivy'`);
+    expect(dnd).toHaveLength(1);
+    expect(dnd[0]?.seconds).toBeGreaterThan(0.9);
   });
 });

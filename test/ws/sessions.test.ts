@@ -40,15 +40,17 @@ it('ends a session on user-leave, the user away at once with no other session', 
   const socket = await openSocket(socketUrl(service));
   await socket.next(isEvent('online-users-count'));
   socket.send('user-ping', { id: 'bob', status: 'available', session: 'tab-1' });
-  await socket.next(isEvent('presence-change', (d) => d.user === 'bob' && d.status === 'available'));
+  await socket.next(
+    isEvent('presence-change', (d) => d.user === 'bob' && d.status === 'available'),
+  );
   socket.send('user-leave', { id: 'bob', session: 'tab-1' });
   await socket.next(isEvent('presence-change', (d) => d.user === 'bob' && d.status === 'away'));
   socket.send('user-leave', { id: 'bob', session: 'tab-1' });
   const refused = await socket.next(isEvent('error'));
   expect(refused.data.code).toBe('session_not_found');
   socket.send('user-leave', { id: 'bob', session: '' });
-  expect((await socket.next(isEvent('error', (d) => d.code !== 'session_not_found'))).data.code).toBe(
-    'invalid_session',
-  );
+  expect(
+    (await socket.next(isEvent('error', (d) => d.code !== 'session_not_found'))).data.code,
+  ).toBe('invalid_session');
   await socket.close();
 });
