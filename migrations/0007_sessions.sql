@@ -94,16 +94,6 @@ as $$
   select presently.effective_status(p, p_timeout, presently.named_status(p.user_id));
 $$;
 
--- Whether any session of the user is live.
-create function presently.any_live(p presently.presence, p_timeout interval)
-returns boolean
-language sql
-stable
-as $$
-  select (p.status is not null and p.last_ping >= now() - coalesce(p.timeout, p_timeout))
-         or presently.named_status(p.user_id) is not null;
-$$;
-
 create function presently.effective_message(p presently.presence)
 returns text
 language sql
@@ -225,6 +215,8 @@ language plpgsql
 as $$
 declare
   v_timeout interval := presently.away_timeout();
+  -- The user's named sessions, read once for the old and the new row alike.
+  named text := presently.named_status(new.user_id);
   effective text;
   message text;
   live boolean;
@@ -234,20 +226,21 @@ begin
   if tg_op = 'UPDATE' and new.last_ping is distinct from old.last_ping then
     new.lapsed := false;
   end if;
-  effective := presently.effective_status(new, v_timeout);
+  effective := presently.effective_status(new, v_timeout, named);
   message := presently.effective_message(new);
   if tg_op = 'UPDATE'
      and effective = old.logged_status
      and message is not distinct from old.logged_message
      -- Changed by time, unnoticed by the sweep so far (gone away, a session or an override
      -- lapsed): that is a change even if the status is the same again.
-     and presently.effective_status(old, v_timeout) = old.logged_status then
+     and presently.effective_status(old, v_timeout, named) = old.logged_status then
     new.logged_status := old.logged_status;
     new.logged_at := old.logged_at;
     new.logged_message := old.logged_message;
     return new;
   end if;
-  live := presently.any_live(new, v_timeout);
+  live := named is not null
+    or (new.status is not null and new.last_ping >= now() - coalesce(new.timeout, v_timeout));
   if tg_op = 'INSERT' then
     since := case when live then new.last_ping
                   else least(now(), presently.time_event(new, v_timeout)) end;
@@ -422,7 +415,11 @@ declare
   v_timeout interval;
   swept integer;
 begin
-  perform 1 from presently.settings for share;
+  -- The periodic sweep only: a ping's or an end's catch-up (users named, their rows held)
+  -- would otherwise share-lock the one settings row in every batch, a lock on one hot row.
+  if p_user_ids is null then
+    perform 1 from presently.settings for share;
+  end if;
   v_timeout := presently.away_timeout();
   with candidates as (
     select p.user_id
