@@ -71,7 +71,15 @@ it(`keeps every user's status, time and history, holding presence a moment (${US
     expect(after.views).toEqual(before.views);
     expect(after.log).toEqual(before.log);
     expect(after.statuses).toEqual(before.statuses);
-    expect(after.totals).toEqual(after.views);
+    // Once swept (a large fill takes longer than the timeout), the O(1) totals are the views.
+    await client.query('select presently.sweep_away()');
+    expect(await totals(client)).toEqual(
+      (
+        await client.query(
+          'select available::int, busy::int, away::int from presently.status_counts',
+        )
+      ).rows[0],
+    );
     // The new schema works on the old rows: a named session, then the sweep.
     await client.query(
       `select presently.ping_many(array['u1'], array['busy'], array['phone'], array[60::float8])`,
@@ -88,12 +96,22 @@ it(`keeps every user's status, time and history, holding presence a moment (${US
 async function snapshot(client: pg.Client) {
   const one = async (text: string) => (await client.query(text)).rows[0];
   return {
-    views: await one('select available::int, busy::int, away::int from presently.status_counts'),
-    totals: await one('select available::int, busy::int, away::int from presently.status_totals'),
+    // u4 is pinged during the migration: left out of what must not change.
+    views: await one(`select count(*) filter (where status = 'available')::int as available,
+                             count(*) filter (where status = 'busy')::int as busy,
+                             count(*) filter (where status = 'away')::int as away
+                      from presently.user_status where user_id <> 'u4'`),
     statuses: await one(`select md5(string_agg(user_id || status || "time", ',' order by user_id))
                          as digest from presently.user_status where user_id <> 'u4'`),
     log: await one(`select count(*)::int as n, md5(string_agg(concat_ws('/', user_id, status,
                     previous, changed_at, ended_at), ',' order by position)) as digest
                     from presently.status_changes where user_id is distinct from 'u4'`),
   };
+}
+
+async function totals(client: pg.Client) {
+  const { rows } = await client.query(
+    'select available::int, busy::int, away::int from presently.status_totals',
+  );
+  return rows[0];
 }
