@@ -55,6 +55,24 @@ export interface SessionsTable {
   timeout: string;
 }
 
+/** Each time a session was open (reports of devices): ended null while it lasts. */
+export interface SessionIntervalsTable {
+  id: Generated<number>;
+  user_id: string;
+  session: string;
+  started: Date;
+  ended: Date | null;
+}
+
+/** Each override (busy: do-not-disturb; away: appear-away), from set to ended or expired. */
+export interface OverrideIntervalsTable {
+  id: Generated<number>;
+  user_id: string;
+  status: 'busy' | 'away';
+  started: Date;
+  ended: Date | null;
+}
+
 /** Every live session, the default one named `default`. */
 export interface LiveSessionsView {
   user_id: string;
@@ -114,6 +132,8 @@ export interface Database {
   'presently.status_counts': StatusCountsView;
   'presently.sessions': SessionsTable;
   'presently.live_sessions': LiveSessionsView;
+  'presently.session_intervals': SessionIntervalsTable;
+  'presently.override_intervals': OverrideIntervalsTable;
   'presently.status_changes': StatusChangesTable;
   'presently.history_pruned': HistoryPrunedTable;
   'presently.migrations': MigrationsTable;
