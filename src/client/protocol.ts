@@ -12,8 +12,10 @@ export type StatusFilter = Status | 'all';
 export interface OnlineUser {
   user: string;
   status: Status;
-  /** Unix time in whole seconds of the user's last ping. */
+  /** Unix time in whole seconds of the user's last ping (of any session). */
   time: number;
+  /** The user's status message, only while one is set. */
+  message?: string;
 }
 
 export interface Counts {
@@ -32,6 +34,8 @@ export interface PresenceChange {
   time: number;
   /** Place in the change log: resume from it with `?since=`. */
   position: number;
+  /** The user's status message as of the change, only while one is set. */
+  message?: string;
 }
 
 export interface PresenceCleared {

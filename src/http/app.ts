@@ -18,6 +18,7 @@ import type { RouteDeps } from './routes/deps.js';
 import { docsRoutes } from './routes/docs.js';
 import { userHistoryRouteDocs, userHistoryRoutes } from './routes/history.js';
 import { reportRouteDocs, reportRoutes } from './routes/reports.js';
+import { sessionRouteDocs, sessionRoutes } from './routes/sessions.js';
 import { socketRouteDocs, socketRoutes } from './routes/socket.js';
 import { userRouteDocs, userRoutes } from './routes/users.js';
 import { refuseUpgradesExcept } from './upgrades.js';
@@ -43,6 +44,7 @@ export const ROUTE_DOCS = [
   ...metricsRouteDocs,
   ...userRouteDocs,
   ...userHistoryRouteDocs,
+  ...sessionRouteDocs,
   ...reportRouteDocs,
   ...databaseRouteDocs,
   ...socketRouteDocs,
@@ -68,6 +70,7 @@ export function createApp(deps: AppDeps) {
     // Per-user routes first: `/users/list/status` is the status of the user "list" (no list
     // is called "status").
     .route('/users', userHistoryRoutes(deps))
+    .route('/users', sessionRoutes(deps))
     .route('/users', userRoutes(deps))
     .route('/reports', reportRoutes(deps))
     .route('/database', databaseRoutes(deps))

@@ -17,9 +17,43 @@ export const userPresenceSchema = z
   .object({
     user: z.string(),
     status: statusSchema,
-    time: z.number().int().meta({ description: 'Unix time of the last ping, in whole seconds' }),
+    time: z
+      .number()
+      .int()
+      .meta({ description: 'Unix time of the last ping of any session, in whole seconds' }),
+    message: z
+      .string()
+      .optional()
+      .meta({ description: 'The status message, only while one is set' }),
   })
   .meta({ id: 'UserPresence' });
+
+export const userStateSchema = userPresenceSchema
+  .extend({
+    sessions: z
+      .array(
+        z.object({
+          session: z.string().meta({ description: '`default` for pings without a session' }),
+          status: z.enum(['available', 'busy']),
+          time: z.number().int().meta({ description: "Unix time of the session's last ping" }),
+        }),
+      )
+      .optional()
+      .meta({
+        description:
+          "The live sessions, by name; left out for a user who never pinged a named session (their answer is the seed's)",
+      }),
+    override: z
+      .object({ status: z.enum(['busy', 'away']), expires: z.iso.datetime().nullable() })
+      .optional()
+      .meta({ description: 'Do-not-disturb or appear-away, only while one is set' }),
+    message_expires: z.iso
+      .datetime()
+      .nullable()
+      .optional()
+      .meta({ description: 'When the message ends (null: never); only with a message' }),
+  })
+  .meta({ id: 'UserState' });
 
 export const statusIntervalSchema = z
   .object({

@@ -18,6 +18,8 @@ export type StatusChange =
       previous: Status | null;
       /** Unix time of the change, whole seconds. */
       time: number;
+      /** The user's status message as of the change (null: none). */
+      message: string | null;
       /** Seconds from the change to its being read, by the database clock (for metrics). */
       age: number;
     }
@@ -45,6 +47,7 @@ export async function readChangesAfter(
       'user_id',
       'status',
       'previous',
+      'message',
       sql<number>`floor(extract(epoch from changed_at))::bigint`.as('time'),
       // clock_timestamp(): the moment of reading, from the same clock that dated the change.
       sql<number>`extract(epoch from clock_timestamp() - changed_at)::float8`.as('age'),
@@ -53,10 +56,10 @@ export async function readChangesAfter(
     .orderBy('position')
     .limit(limit)
     .execute();
-  return rows.map(({ position, user_id, status, previous, time, age }) =>
+  return rows.map(({ position, user_id, status, previous, message, time, age }) =>
     user_id === null
       ? { kind: 'cleared', position, time, age }
-      : { kind: 'change', position, user: user_id, status, previous, time, age },
+      : { kind: 'change', position, user: user_id, status, previous, time, age, message },
   );
 }
 

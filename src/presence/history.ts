@@ -1,22 +1,9 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database, Status } from '../db/schema.js';
 import type { Period } from './period.js';
-import type { UserPresence } from './repository.js';
 
 // History as the API serves it: read from the change log and the reporting functions, which
 // carry every rule (interval ends, day boundaries); nothing is recomputed here.
-
-/** One user's status now, or undefined for a user the service does not know. */
-export async function readUserStatus(
-  db: Kysely<Database>,
-  user: string,
-): Promise<UserPresence | undefined> {
-  return db
-    .selectFrom('presently.user_status')
-    .select(['user_id as user', 'status', 'time'])
-    .where('user_id', '=', user)
-    .executeTakeFirst();
-}
 
 /** Known now, or still present in the history (a user removed with SQL). */
 export async function isKnownUser(db: Kysely<Database>, user: string): Promise<boolean> {

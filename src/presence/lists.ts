@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
-import type { UserPresence } from './repository.js';
+import { toPresence, type UserPresence } from './repository.js';
 import type { ListFilter } from './validation.js';
 
 // Lists read in pieces: named users, pages, and the whole list as chunks of JSON text. Every
@@ -10,12 +10,13 @@ import type { ListFilter } from './validation.js';
 
 /** The statuses of the known users among `ids`, each once, ordered by id. */
 export async function readStatuses(db: Kysely<Database>, ids: string[]): Promise<UserPresence[]> {
-  return db
+  const rows = await db
     .selectFrom('presently.user_status')
-    .select(['user_id as user', 'status', 'time'])
+    .select(['user_id as user', 'status', 'time', 'message'])
     .where('user_id', '=', sql<string>`any(${ids}::text[])`)
     .orderBy('user_id')
     .execute();
+  return rows.map(toPresence);
 }
 
 export interface ListPage {
@@ -32,13 +33,13 @@ export async function readListPage(
 ): Promise<ListPage> {
   let query = db
     .selectFrom('presently.user_status')
-    .select(['user_id as user', 'status', 'time'])
+    .select(['user_id as user', 'status', 'time', 'message'])
     .orderBy('user_id')
     // One more than asked for tells whether another page follows, without a page that is empty.
     .limit(page.limit + 1);
   if (filter !== 'all') query = query.where('status', '=', filter);
   if (page.after !== undefined) query = query.where('user_id', '>', page.after);
-  const rows = await query.execute();
+  const rows = (await query.execute()).map(toPresence);
   if (rows.length <= page.limit) return { users: rows };
   const users = rows.slice(0, page.limit);
   return { users, continueAfter: users.at(-1)?.user };
@@ -64,11 +65,11 @@ export async function* listJsonChunks(
   let after: string | undefined;
   for (;;) {
     const { rows } = await sql<{ json: string | null; last: string | null; rows: number }>`
-      select string_agg(row_to_json(u)::text, ',' order by u."user") as json,
+      select string_agg(json_strip_nulls(row_to_json(u))::text, ',' order by u."user") as json,
              max(u."user") as last,
              count(*)::int as rows
       from (
-        select user_id as "user", status, "time"
+        select user_id as "user", status, "time", message
         from presently.user_status
         where true
           ${filter === 'all' ? sql`` : sql`and status = ${filter}`}

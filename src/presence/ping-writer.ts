@@ -130,22 +130,37 @@ export function createPingWriter(options: {
 }
 
 /**
- * One statement for many pings. A user pinging twice in a batch is written once, with the later
- * ping: the two arrived together, and the later one is the status that stays. Users are sorted,
- * so that concurrent batches lock shared rows in one order and cannot deadlock.
+ * One statement for many pings. A user's session pinging twice in a batch is written once, with
+ * the later ping: the two arrived together, and the later one is the status that stays. Pings
+ * are sorted by user then session (the default session first), so that concurrent batches lock
+ * shared rows in one order and cannot deadlock (presently.ping_many, migrations/0007).
  */
 export async function writePings(
   db: Kysely<Database>,
   pings: readonly Ping[],
 ): Promise<StatusCountsView> {
-  const latest = new Map<string, Ping['status']>();
-  for (const { id, status } of pings) latest.set(id, status);
-  const ids = [...latest.keys()].sort();
-  const statuses = ids.map((id) => latest.get(id));
-  const { rows } = await sql<StatusCountsView>`
-    select available, busy, away from presently.ping_many(${ids}::text[], ${statuses}::text[])
-  `.execute(db);
+  const latest = new Map<string, Ping>();
+  for (const ping of pings) latest.set(JSON.stringify([ping.id, ping.session ?? null]), ping);
+  const sorted = [...latest.values()].sort(
+    (a, b) => compare(a.id, b.id) || compare(a.session ?? '', b.session ?? ''),
+  );
+  const ids = sorted.map((ping) => ping.id);
+  const statuses = sorted.map((ping) => ping.status);
+  const named = sorted.some((ping) => ping.session !== undefined || ping.timeout !== undefined);
+  const { rows } = named
+    ? await sql<StatusCountsView>`
+        select available, busy, away from presently.ping_many(
+          ${ids}::text[], ${statuses}::text[],
+          ${sorted.map((ping) => ping.session ?? null)}::text[],
+          ${sorted.map((ping) => ping.timeout ?? null)}::float8[])
+      `.execute(db)
+    : await sql<StatusCountsView>`
+        select available, busy, away from presently.ping_many(${ids}::text[], ${statuses}::text[])
+      `.execute(db);
   const counts = rows[0];
   if (!counts) throw new Error('presently.ping_many returned no counts');
   return counts;
 }
+
+/** Byte order of UTF-16 code units matches the "C" collation for all but surrogates; as before. */
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -12,6 +12,16 @@ export interface UserPresence {
   user: string;
   status: Status;
   time: number;
+  /** Only while the user has a status message. */
+  message?: string;
+}
+
+/** A row of presently.user_status as the API lists it: `message` only while one is set. */
+export function toPresence(
+  row: UserPresence | (Omit<UserPresence, 'message'> & { message: string | null }),
+): UserPresence {
+  const { message, ...presence } = row;
+  return message == null ? presence : { ...presence, message };
 }
 
 /** Stores one ping at once and answers the counts that include it (see ping-writer.ts). */
@@ -29,10 +39,10 @@ export async function countUsers(db: Kysely<Database>): Promise<StatusCounts> {
 export async function listUsers(db: Kysely<Database>, filter: ListFilter): Promise<UserPresence[]> {
   let query = db
     .selectFrom('presently.user_status')
-    .select(['user_id as user', 'status', 'time'])
+    .select(['user_id as user', 'status', 'time', 'message'])
     .orderBy('user_id');
   if (filter !== 'all') query = query.where('status', '=', filter);
-  return query.execute();
+  return (await query.execute()).map(toPresence);
 }
 
 /** Forgets every user and every record of them. */
@@ -80,8 +90,10 @@ export interface SnapshotJson {
 export async function readSnapshotJson(db: Kysely<Database>): Promise<SnapshotJson> {
   const { rows } = await sql<SnapshotJson>`
     select
-      (select '[' || coalesce(string_agg(row_to_json(u)::text, ',' order by u."user"), '') || ']'
-         from (select user_id as "user", status, "time" from presently.user_status) u) as list,
+      (select '[' || coalesce(string_agg(json_strip_nulls(row_to_json(u))::text, ','
+                                         order by u."user"), '') || ']'
+         from (select user_id as "user", status, "time", message from presently.user_status) u)
+        as list,
       (select row_to_json(c)::text from presently.status_counts c) as counts
   `.execute(db);
   const snapshot = rows[0];

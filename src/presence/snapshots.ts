@@ -33,9 +33,9 @@ export async function readUsersJson(
 ): Promise<{ user: string; json: string }[]> {
   if (users.length === 0) return [];
   const { rows } = await sql<{ user: string; json: string }>`
-    select u."user", row_to_json(u)::text as json
+    select u."user", json_strip_nulls(row_to_json(u))::text as json
     from (
-      select user_id as "user", status, "time"
+      select user_id as "user", status, "time", message
       from presently.user_status
       where user_id = any(${users as string[]}::text[])
     ) u

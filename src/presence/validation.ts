@@ -5,6 +5,10 @@ import { AppError } from '../errors.js';
 export interface Ping {
   id: string;
   status: PingStatus;
+  /** The session (device) pinging; absent: the user's default session. */
+  session?: string | undefined;
+  /** Seconds after which this session lapses without a new ping; absent: the away timeout. */
+  timeout?: number | undefined;
 }
 
 const ID_RULE = 'id must be a string of 1 to 128 characters or an integer';
@@ -102,28 +106,82 @@ export function parseUserId(input: string): string {
   throw new AppError('invalid_id', 400, parsed.error.issues.map((i) => i.message).join('; '));
 }
 
+/** The default session's name in paths (and in a ping, the same as no session). */
+export const DEFAULT_SESSION = 'default';
+
+const SESSION_RULE = 'session must be a string of 1 to 128 characters without control characters';
+
+/** A session (device) name: 1 to 128 characters, no control characters. */
+export const sessionName = z
+  .string({ error: SESSION_RULE })
+  .refine((session) => {
+    const characters = [...session].length;
+    return characters >= 1 && characters <= 128;
+  }, SESSION_RULE)
+  .refine((session) => session.isWellFormed(), 'session must be valid Unicode')
+  .refine((session) => !/\p{Cc}/u.test(session), SESSION_RULE)
+  .meta({
+    description: `The session (device) pinging, 1 to 128 characters; absent or "${DEFAULT_SESSION}": the default session`,
+    examples: ['phone'],
+  });
+
+const TIMEOUT_RULE = 'timeout must be a number of seconds from 1 to 86400';
+
+/** A session's own timeout in seconds; fractions allowed. */
+const sessionTimeout = z
+  .number({ error: TIMEOUT_RULE })
+  .min(1, TIMEOUT_RULE)
+  .max(86_400, TIMEOUT_RULE)
+  .optional()
+  .meta({
+    description:
+      'Seconds (1 to 86400, fractions allowed) after which this session lapses without a new ping; absent: AWAY_TIMEOUT_SECONDS',
+  });
+
+/** A session named in a path: `default` is the default session (undefined). */
+export function parseSessionName(input: string): string | undefined {
+  const parsed = sessionName.safeParse(input);
+  if (!parsed.success) throw new AppError('invalid_session', 400, SESSION_RULE);
+  return parsed.data === DEFAULT_SESSION ? undefined : parsed.data;
+}
+
 const pingStatus = z.enum(['available', 'busy'], {
   error: 'status must be "available" or "busy" (away is derived from time, never set)',
 });
 
 export const pingSchema = z.object(
-  { id: userId, status: pingStatus },
+  { id: userId, status: pingStatus, session: sessionName.optional(), timeout: sessionTimeout },
   { error: 'the body must be a JSON object {"id": ..., "status": ...}' },
 );
+
+/** The code of a refusal whose issues all concern one field; invalid_body otherwise. */
+const FIELD_CODES: Record<string, string> = {
+  id: 'invalid_id',
+  status: 'invalid_status',
+  session: 'invalid_session',
+  timeout: 'invalid_timeout',
+};
 
 /** Validates a ping from any transport; throws a 400 AppError saying what is wrong. */
 export function parsePing(input: unknown): Ping {
   const parsed = pingSchema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues;
-  const fields = new Set(issues.map((issue) => issue.path[0]));
+  if (parsed.success) {
+    const { id, status, session, timeout } = parsed.data;
+    // `default` names the default session, as in paths: the same session as none.
+    const ping: Ping = { id, status };
+    if (session !== undefined && session !== DEFAULT_SESSION) ping.session = session;
+    if (timeout !== undefined) ping.timeout = timeout;
+    return ping;
+  }
+  throw refusal(parsed.error.issues, FIELD_CODES);
+}
+
+function refusal(issues: z.core.$ZodIssue[], codes: Record<string, string>): AppError {
+  const fields = new Set(issues.map((issue) => String(issue.path[0])));
+  const [only] = fields;
   const code =
-    fields.size === 1 && fields.has('id')
-      ? 'invalid_id'
-      : fields.size === 1 && fields.has('status')
-        ? 'invalid_status'
-        : 'invalid_body';
-  throw new AppError(code, 400, [...new Set(issues.map((issue) => issue.message))].join('; '));
+    fields.size === 1 && only !== undefined ? (codes[only] ?? 'invalid_body') : 'invalid_body';
+  return new AppError(code, 400, [...new Set(issues.map((issue) => issue.message))].join('; '));
 }
 
 /** Pings one bulk request (`POST /users/pings`, socket `user-pings`) may carry. */

@@ -22,8 +22,15 @@ export function encodeChange(change: StatusChange): Buffer {
   if (change.kind === 'cleared') {
     return encodeFrame('presence-cleared', { position: change.position, time: change.time });
   }
-  const { user, status, previous, time, position } = change;
-  return encodeFrame('presence-change', { user, status, previous, time, position });
+  const { user, status, previous, time, position, message } = change;
+  // `message` only while one is set: a change without it says the user has none (a message
+  // cleared is a change whose status may equal its previous one).
+  return encodeFrame(
+    'presence-change',
+    message === null
+      ? { user, status, previous, time, position }
+      : { user, status, previous, time, position, message },
+  );
 }
 
 export interface ClientFrame {

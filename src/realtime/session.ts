@@ -1,10 +1,13 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
 import { toAppError } from '../edge/errors.js';
 import { createFrameRate } from '../edge/socket-limits.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { PingMetrics, PingTransport } from '../metrics/metrics.js';
 import type { PingWriter } from '../presence/ping-writer.js';
-import { type Ping, parsePing, parsePings } from '../presence/validation.js';
+import { leaveSession, parseLeave } from '../presence/sessions.js';
+import { parsePing, parsePings } from '../presence/validation.js';
 import type { Broadcaster } from './broadcaster.js';
 import {
   type Ack,
@@ -19,6 +22,9 @@ import { parseSubscription } from './subscription.js';
 
 /** Closing code for a socket that broke the rules (here: kept flooding). */
 const CLOSE_POLICY_VIOLATION = 1008;
+
+/** A ping (or leave) taken, to be written in its socket's order; resolves with the answer. */
+type Write = () => Promise<unknown>;
 
 /** Pings a socket may have waiting for the database before it is read no further. */
 export const MAX_PENDING_FRAMES = 64;
@@ -44,6 +50,7 @@ export interface FrameHandler {
  * for one, an `error` event otherwise), and the socket stays open.
  */
 export function createFrameHandler(deps: {
+  db: Kysely<Database>;
   pings: PingWriter;
   hub: SocketHub;
   broadcaster: Broadcaster;
@@ -76,13 +83,27 @@ export function createFrameHandler(deps: {
   };
 
   /**
-   * Takes an event at once: a subscription takes effect at once, and only a valid ping waits, in
-   * order, for the database (undefined: nothing to store).
+   * Takes an event at once: a subscription takes effect at once, and only a valid ping (or
+   * leave) waits, in order, for the database: the write it stands for is returned (undefined:
+   * nothing to write).
    */
-  const take = (event: string, data: unknown, reply?: Reply): Ping | Ping[] | undefined => {
-    if (event === 'user-ping') return parsePing(data);
+  const take = (event: string, data: unknown, reply?: Reply): Write | undefined => {
+    if (event === 'user-ping') {
+      const ping = parsePing(data);
+      return () => pings.record(ping);
+    }
     // A bulk ping (POST /users/pings' body): validated whole, stored as one group.
-    if (event === 'user-pings') return parsePings(data);
+    if (event === 'user-pings') {
+      const group = parsePings(data);
+      return () => pings.recordMany(group);
+    }
+    if (event === 'user-leave') {
+      const leave = parseLeave(data);
+      return async () => {
+        await leaveSession(deps.db, leave);
+        return { left: true };
+      };
+    }
     if (event === 'subscribe') {
       // Parsed whole first: an invalid subscription leaves the previous one in force.
       const watch = parseSubscription(data, deps.maxWatchUsers);
@@ -93,15 +114,15 @@ export function createFrameHandler(deps: {
     throw new AppError(
       'unknown_event',
       400,
-      `unknown event ${showEventName(event)}; clients send "user-ping", "user-pings" or "subscribe"`,
+      `unknown event ${showEventName(event)}; clients send "user-ping", "user-pings", "user-leave" or "subscribe"`,
     );
   };
 
-  const store = async (ping: Ping | Ping[], reply?: Reply) => {
+  const store = async (write: Write, reply?: Reply) => {
     try {
-      const counts = await (Array.isArray(ping) ? pings.recordMany(ping) : pings.record(ping));
+      const result = await write();
       metrics?.pingHandled(transport, 'stored');
-      reply?.({ data: counts });
+      reply?.({ data: result });
     } catch (error) {
       refuse(error, reply);
     } finally {
@@ -123,13 +144,13 @@ export function createFrameHandler(deps: {
       const message = `more than ${deps.framesPerSecond} frames a second; this one was not read`;
       return refuse(new AppError('too_many_frames', 429, message), reply);
     }
-    let ping: Ping | Ping[] | undefined;
+    let write: Write | undefined;
     try {
-      ping = take(event, data, reply);
+      write = take(event, data, reply);
     } catch (error) {
       return refuse(error, reply);
     }
-    if (ping === undefined) return;
+    if (write === undefined) return;
     // Back-pressure: with this many pings waiting for the database, the socket is read no
     // further until they are stored, and TCP slows the client down. The frames already read
     // from the network (one read's worth at most) are still taken. A transport that cannot stop
@@ -142,7 +163,7 @@ export function createFrameHandler(deps: {
       }
     }
     pending += 1;
-    const taken = ping;
+    const taken = write;
     queue = queue.then(() => store(taken, reply));
     // Shutdown waits for pings already taken: a socket's close does not cancel them.
     hub.track(queue);

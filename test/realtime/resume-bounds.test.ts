@@ -9,7 +9,7 @@ import { silentLogger, useTestDatabase } from '../helpers/database.js';
 import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
 import { type Frame, isEvent } from '../helpers/socket.js';
 
-// The bounds of a socket catching up with `?since=` (src/ws/resume.ts), in process: the hub,
+// The bounds of a socket catching up with `?since=` (src/realtime/resume.ts), in process: the hub,
 // broadcaster and catch-up as main.ts wires them, a real socket over loopback, and changes
 // published from the log by hand where the change feed would publish them.
 

@@ -5,7 +5,7 @@ import { silentLogger, useTestDatabase } from '../helpers/database.js';
 import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
 import { isEvent } from '../helpers/socket.js';
 
-// The snapshot pump (src/ws/snapshots.ts) in process, over a real socket: however changes fall
+// The snapshot pump (src/realtime/snapshots.ts) in process, over a real socket: however changes fall
 // between its reads, one snapshot always follows the last change.
 
 const database = useTestDatabase();

@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { requireUserKey } from '../../edge/auth.js';
 import { AppError } from '../../errors.js';
-import { isKnownUser, readUserHistory, readUserStatus } from '../../presence/history.js';
+import { isKnownUser, readUserHistory } from '../../presence/history.js';
 import {
   boundSchema,
   cursorSchema,
@@ -13,6 +13,7 @@ import {
   parseLimit,
   resolvePeriod,
 } from '../../presence/period.js';
+import { readUserState } from '../../presence/sessions.js';
 import { parseUserId, userIdText } from '../../presence/validation.js';
 import { methodNotAllowed } from '../errors.js';
 import {
@@ -23,7 +24,7 @@ import {
   pageOf,
   reportUnavailable,
   statusIntervalSchema,
-  userPresenceSchema,
+  userStateSchema,
 } from '../schemas.js';
 import type { RouteDeps } from './deps.js';
 import { nextPageLink } from './paging.js';
@@ -41,7 +42,7 @@ export function userHistoryRoutes({ db, reportDb, reportGate, keys }: RouteDeps)
   return new Hono()
     .get('/:id/status', userKey, async (c) => {
       const user = parseUserId(c.req.param('id'));
-      const status = await readUserStatus(db, user);
+      const status = await readUserState(db, user);
       if (!status) throw unknownUser(user);
       return c.json({ data: status });
     })
@@ -75,10 +76,12 @@ export const userHistoryRouteDocs = [
     path: '/users/{id}/status',
     tags: ['history'],
     summary: "One user's status now",
+    description:
+      'The effective status (merged from the live sessions, with the override), the live sessions, and the override and message while set.',
     security: KEY_SECURITY,
     request: { params: userParams },
     responses: {
-      200: json('The user', dataOf(userPresenceSchema)),
+      200: json('The user', dataOf(userStateSchema)),
       ...errorResponses(400, 401, 404, 503),
     },
   }),
