@@ -5,14 +5,16 @@ import { startEmbeddedPostgres } from './db/embedded.js';
 import { createListener } from './db/listener.js';
 import { migrate, readMigrations } from './db/migrate.js';
 import { createReadiness } from './db/readiness.js';
+import { createReportReplica } from './db/report-replica.js';
 import { createRateLimiter } from './edge/rate-limit.js';
 import { createSocketCounter } from './edge/socket-limits.js';
 import { createApp } from './http/app.js';
 import { createReportGate } from './http/report-gate.js';
 import { closeServer, startServer } from './http/server.js';
 import { type ResolvedKeys, resolveKeys } from './keys.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics/metrics.js';
+import { watchReportReplica } from './metrics/replica.js';
 import { watchState } from './metrics/state.js';
 import { createChangeFeed } from './presence/change-feed.js';
 import { CHANGES_CHANNEL, latestPosition } from './presence/changes.js';
@@ -70,6 +72,8 @@ async function main(command: string): Promise<void> {
       createPool({ connectionString: databaseUrl, ...REPORT_POOL }, logger),
     );
     shutdown.onStop(() => reportDb.destroy());
+    const reportReplica = startReportReplica(config.reportingDatabaseUrl, logger);
+    if (reportReplica) shutdown.onStop(() => reportReplica.db.destroy());
     const previous = await setAwayTimeout(db, config.awayTimeoutSeconds);
     if (previous !== config.awayTimeoutSeconds) {
       logger.info({ previous, now: config.awayTimeoutSeconds }, 'away timeout changed (seconds)');
@@ -97,6 +101,7 @@ async function main(command: string): Promise<void> {
     });
     listener.start();
     watchState(metrics.registry, { pool, hub, listener });
+    if (reportReplica) watchReportReplica(metrics.registry, reportReplica.replica);
     shutdown.onStop(async () => {
       snapshots.stop();
       feed.stop();
@@ -146,6 +151,7 @@ async function main(command: string): Promise<void> {
     const app = createApp({
       ...socketDeps,
       reportDb,
+      reportReplica: reportReplica?.replica,
       reportGate: createReportGate({ concurrency: REPORT_POOL.max }),
       readiness,
       metricsPublic: config.metricsPublic,
@@ -181,6 +187,18 @@ async function main(command: string): Promise<void> {
     const ok = await shutdown.stop();
     process.exitCode = shutdown.stopRequested && ok ? 0 : 1;
   }
+}
+
+/**
+ * REPORTING_DATABASE_URL: a pool like the report pool, on the replica. Its connection timeout is
+ * short: while it does not answer, reports wait that long once, then read the primary.
+ */
+function startReportReplica(url: string | undefined, logger: Logger) {
+  if (!url) return undefined;
+  const db = createDb(
+    createPool({ connectionString: url, ...REPORT_POOL, connectionTimeoutMs: 2_000 }, logger),
+  );
+  return { db, replica: createReportReplica({ db, logger }) };
 }
 
 function loadConfigOrExit() {
