@@ -17,12 +17,13 @@ import { createMetrics } from './metrics/metrics.js';
 import { watchReportReplica } from './metrics/replica.js';
 import { watchState } from './metrics/state.js';
 import { createChangeFeed } from './presence/change-feed.js';
-import { CHANGES_CHANNEL, latestPosition } from './presence/changes.js';
+import { CHANGES_CHANNEL, latestPosition, readLogState } from './presence/changes.js';
 import { createMaintenance } from './presence/maintenance.js';
 import { createPingWriter } from './presence/ping-writer.js';
 import { setAwayTimeout, setReportTimezone } from './presence/repository.js';
 import { createBroadcaster } from './realtime/broadcaster.js';
 import { createSocketHub } from './realtime/hub.js';
+import { resyncAll } from './realtime/resync.js';
 import { createSnapshotPump } from './realtime/snapshots.js';
 import { createShutdown } from './shutdown.js';
 import { createSocketIo, SOCKET_IO_PATH } from './socketio/server.js';
@@ -84,13 +85,19 @@ async function main(command: string): Promise<void> {
     const hub = createSocketHub({ logger });
     const snapshots = createSnapshotPump({ db, hub, logger, intervalMs: SNAPSHOT_INTERVAL_MS });
     const broadcaster = createBroadcaster({ hub, snapshots });
+    const { identity } = await readLogState(db);
     const feed = createChangeFeed({
       db,
       logger,
       after: await latestPosition(db),
+      identity,
       onChanges: (changes) => {
         broadcaster.publish(changes);
         metrics.changesPublished(changes.map((change) => change.age));
+      },
+      onMoved: (position) => {
+        resyncAll(hub, broadcaster, position);
+        snapshots.changed();
       },
     });
     const listener = createListener({
