@@ -12,6 +12,11 @@ export interface Config {
   host: string;
   /** Unset: an embedded PostgreSQL server is started under `dataDir`. */
   databaseUrl: string | undefined;
+  /**
+   * A replica (or any copy) for reports and history; unset, or unreachable, they read the
+   * primary (DATABASE_URL).
+   */
+  reportingDatabaseUrl: string | undefined;
   dataDir: string;
   /** Unset keys are generated and kept in `dataDir` (see keys.ts). */
   accessKey: string | undefined;
@@ -122,6 +127,7 @@ const envSchema = z.object({
   ),
   HOST: optional(z.string().regex(/^\S+$/, 'must be a host name or address')),
   DATABASE_URL: optional(databaseUrl),
+  REPORTING_DATABASE_URL: optional(databaseUrl),
   DATA_DIR: optional(z.string()),
   ACCESS_KEY: optional(key),
   ACCESS_KEY_SYSTEM: optional(key),
@@ -184,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     port: vars.PORT ?? 3000,
     host: vars.HOST ?? '0.0.0.0',
     databaseUrl: vars.DATABASE_URL,
+    reportingDatabaseUrl: vars.REPORTING_DATABASE_URL,
     dataDir: path.resolve(cwd, vars.DATA_DIR ?? './.data'),
     accessKey: vars.ACCESS_KEY,
     accessKeySystem: vars.ACCESS_KEY_SYSTEM,

@@ -6,6 +6,7 @@ import { startEmbeddedPostgres } from './db/embedded.js';
 import { createListener } from './db/listener.js';
 import { type Migration, migrate, readMigrations } from './db/migrate.js';
 import { createReadiness } from './db/readiness.js';
+import { createReportReplica } from './db/report-replica.js';
 import { createRateLimiter } from './edge/rate-limit.js';
 import { createSocketCounter } from './edge/socket-limits.js';
 import { createApp } from './http/app.js';
@@ -14,14 +15,16 @@ import { closeServer, startServer } from './http/server.js';
 import { type ResolvedKeys, resolveKeys } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics/metrics.js';
+import { watchReportReplica } from './metrics/replica.js';
 import { watchState } from './metrics/state.js';
 import { createChangeFeed } from './presence/change-feed.js';
-import { CHANGES_CHANNEL, latestPosition } from './presence/changes.js';
+import { CHANGES_CHANNEL, latestPosition, readLogState } from './presence/changes.js';
 import { createMaintenance } from './presence/maintenance.js';
 import { createPingWriter } from './presence/ping-writer.js';
 import { setAwayTimeout, setReportTimezone } from './presence/repository.js';
 import { createBroadcaster } from './realtime/broadcaster.js';
 import { createSocketHub } from './realtime/hub.js';
+import { resyncAll } from './realtime/resync.js';
 import { createSnapshotPump } from './realtime/snapshots.js';
 import { createShutdown, type Shutdown } from './shutdown.js';
 import { createSocketIo, SOCKET_IO_PATH } from './socketio/server.js';
@@ -129,6 +132,8 @@ async function serve(options: {
   shutdown.onStop(() => db.destroy());
   const reportDb = createDb(createPool({ connectionString: databaseUrl, ...REPORT_POOL }, logger));
   shutdown.onStop(() => reportDb.destroy());
+  const reportReplica = startReportReplica(config.reportingDatabaseUrl, logger);
+  if (reportReplica) shutdown.onStop(() => reportReplica.db.destroy());
   const previous = await setAwayTimeout(db, config.awayTimeoutSeconds);
   if (previous !== config.awayTimeoutSeconds) {
     logger.info({ previous, now: config.awayTimeoutSeconds }, 'away timeout changed (seconds)');
@@ -143,13 +148,19 @@ async function serve(options: {
   const hub = createSocketHub({ logger });
   const snapshots = createSnapshotPump({ db, hub, logger, intervalMs: SNAPSHOT_INTERVAL_MS });
   const broadcaster = createBroadcaster({ hub, snapshots });
+  const { identity } = await readLogState(db);
   const feed = createChangeFeed({
     db,
     logger,
     after: await latestPosition(db),
+    identity,
     onChanges: (changes) => {
       broadcaster.publish(changes);
       metrics.changesPublished(changes.map((change) => change.age));
+    },
+    onMoved: (position) => {
+      resyncAll(hub, broadcaster, position);
+      snapshots.changed();
     },
   });
   const listener = createListener({
@@ -160,6 +171,7 @@ async function serve(options: {
   });
   listener.start();
   watchState(metrics.registry, { pool, hub, listener });
+  if (reportReplica) watchReportReplica(metrics.registry, reportReplica.replica);
   shutdown.onStop(async () => {
     snapshots.stop();
     feed.stop();
@@ -209,6 +221,7 @@ async function serve(options: {
   const app = createApp({
     ...socketDeps,
     reportDb,
+    reportReplica: reportReplica?.replica,
     reportGate: createReportGate({ concurrency: REPORT_POOL.max }),
     readiness,
     metricsPublic: config.metricsPublic,
@@ -236,6 +249,18 @@ async function serve(options: {
   // connections, long polls included, before it waits for its connections to end.
   shutdown.onStop(() => socketIo.close());
   shutdown.onStop(() => hub.close());
+}
+
+/**
+ * REPORTING_DATABASE_URL: a pool like the report pool, on the replica. Its connection timeout is
+ * short: while it does not answer, reports wait that long once, then read the primary.
+ */
+function startReportReplica(url: string | undefined, logger: Logger) {
+  if (!url) return undefined;
+  const db = createDb(
+    createPool({ connectionString: url, ...REPORT_POOL, connectionTimeoutMs: 2_000 }, logger),
+  );
+  return { db, replica: createReportReplica({ db, logger }) };
 }
 
 function loadConfigOrExit() {

@@ -43,7 +43,7 @@ export interface PresenceCleared {
   time: number;
 }
 
-export type ResyncReason = 'pruned' | 'unknown_position' | 'too_far_behind';
+export type ResyncReason = 'pruned' | 'unknown_position' | 'too_far_behind' | 'log_moved';
 
 export interface Resync {
   /** Where to resume from once the snapshots that follow have been taken. */

@@ -7,6 +7,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
+import { isOnStandby } from './errors.js';
 import type { Database } from './schema.js';
 
 // Counts and Unix times are bigint in SQL; both stay far below 2^53, so numbers are exact.
@@ -65,8 +66,8 @@ export function createDb(pool: pg.Pool): Kysely<Database> {
 const QUERY_TIMEOUT = 'Query read timeout';
 
 /**
- * The pool as Kysely sees it, except that a client on which a query timed out is destroyed when
- * released instead of going back to the pool. node-postgres answers the timeout but keeps the
+ * The pool as Kysely sees it, except that a client on which a query timed out (or a write met a
+ * standby) is destroyed when released instead of going back to the pool. node-postgres answers the timeout but keeps the
  * query running on that client, and Kysely releases it without an error: the next request to
  * draw it would wait behind a query whose caller gave up, for as long as the server stays
  * silent.
@@ -90,6 +91,8 @@ function discardTimedOut(pool: pg.Pool): PostgresPool {
         const result = client.query(text, [...parameters]) as Promise<PostgresQueryResult<unknown>>;
         return result.catch((error: unknown) => {
           if (error instanceof Error && error.message === QUERY_TIMEOUT) timedOut = true;
+          // A standby stays one until the connection is closed: never hand it out again.
+          if (isOnStandby(error)) timedOut = true;
           throw error;
         });
       }

@@ -12,9 +12,17 @@ const NETWORK_CODES = new Set([
 ]);
 
 // SQLSTATE classes and codes: 08 connection exception, 57P01-57P03 shutdown and start-up,
-// 53300 too many connections. Not 57014: a statement the server cancelled came from a server
-// that answers (see isStatementTimeout).
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+// 53300 too many connections, 25006 read-only transaction: behind a failover proxy, a
+// connection made just before its health check noticed a switchover can land on the demoted
+// primary, now a standby, for a moment (see isOnStandby). Not 57014: a statement the server
+// cancelled came from a server that answers (see isStatementTimeout).
+const READ_ONLY = '25006';
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', READ_ONLY]);
+
+/** A write refused by a standby: the connection leads to the wrong server, and must go. */
+export function isOnStandby(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === READ_ONLY;
+}
 
 /** SQLSTATE 57014 query_canceled: here, a statement that ran past statement_timeout. */
 export function isStatementTimeout(error: unknown): boolean {

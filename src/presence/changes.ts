@@ -34,6 +34,20 @@ export async function latestPosition(db: Kysely<Database>): Promise<number> {
   return Number(row.position);
 }
 
+/** Which database the log belongs to, and where it really ends (migrations/0008). */
+export interface LogState {
+  identity: string;
+  end: number;
+}
+
+export async function readLogState(db: Kysely<Database>): Promise<LogState> {
+  const { rows } = await sql<{ identity: string; log_end: number }>`
+    select identity, log_end from presently.log_state()`.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('presently.log_state() answered nothing');
+  return { identity: row.identity, end: Number(row.log_end) };
+}
+
 /** Up to `limit` changes after `position`, in order. */
 export async function readChangesAfter(
   db: Kysely<Database>,

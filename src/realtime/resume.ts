@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { latestPosition, readChangesAfter } from '../presence/changes.js';
+import { readChangesAfter, readLogState } from '../presence/changes.js';
 import { readHistoryHorizon } from '../presence/history.js';
 import type { Broadcaster } from './broadcaster.js';
 import { encodeChange, encodeFrame } from './frames.js';
@@ -27,7 +27,12 @@ const REPLAY_BATCH = 1_000;
 const REPLAY_BUFFER_BYTES = 256 * 1024;
 const DRAIN_POLL_MS = 20;
 
-export type ResyncReason = 'pruned' | 'unknown_position' | 'too_far_behind';
+/**
+ * `unknown_position`: past the end of the log, as a position from a log that since moved (an
+ * older copy restored, another database) is. `log_moved` is sent to every live socket when the
+ * instance finds that the log moved under it (src/realtime/resync.ts).
+ */
+export type ResyncReason = 'pruned' | 'unknown_position' | 'too_far_behind' | 'log_moved';
 
 export interface ResumeDeps {
   db: Kysely<Database>;
@@ -51,9 +56,12 @@ export async function resume(deps: ResumeDeps, peer: Peer, since: number): Promi
   peer.heldBytes = 0;
   peer.droppedThrough = 0;
   try {
-    const [horizon, newest] = await Promise.all([readHistoryHorizon(db), latestPosition(db)]);
-    // Pruning may have emptied the log: positions up to the horizon were all valid once.
-    const latest = Math.max(horizon, newest);
+    // The log's real end (migrations/0008): pruning may have emptied the log, and positions up
+    // to the horizon were all valid once.
+    const [horizon, { end: latest }] = await Promise.all([
+      readHistoryHorizon(db),
+      readLogState(db),
+    ]);
     const reason = resyncReason(since, horizon, latest, deps.maxReplayChanges);
     if (reason) hub.send(peer, encodeFrame('resync', { position: latest, reason }));
     const position = await replay(deps, peer, reason ? latest : since, !reason);

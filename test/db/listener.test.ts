@@ -9,7 +9,12 @@ import {
 } from '../../src/db/listener.js';
 import type { Logger } from '../../src/logger.js';
 import { createChangeFeed } from '../../src/presence/change-feed.js';
-import { CHANGES_CHANNEL, latestPosition, type StatusChange } from '../../src/presence/changes.js';
+import {
+  CHANGES_CHANNEL,
+  latestPosition,
+  readLogState,
+  type StatusChange,
+} from '../../src/presence/changes.js';
 import { silentLogger, useTestDatabase } from '../helpers/database.js';
 import { closedPort, waitFor, within } from '../helpers/wait.js';
 
@@ -71,6 +76,7 @@ async function startFeed(options: Partial<ListenerOptions> & { batchSize?: numbe
     db: database.db,
     logger: silentLogger,
     after: await latestPosition(database.db),
+    identity: (await readLogState(database.db)).identity,
     onChanges: (batch) => changes.push(...batch),
     batchSize,
   });

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { ReportReplica } from '../../db/report-replica.js';
 import type { Database } from '../../db/schema.js';
 import type { Keys } from '../../keys.js';
 import type { Logger } from '../../logger.js';
@@ -13,6 +14,8 @@ export interface RouteDeps {
    * that however heavy they are, they cannot take the ping path's connections.
    */
   reportDb: Kysely<Database>;
+  /** REPORTING_DATABASE_URL: reports read it when it answers, reportDb when it does not. */
+  reportReplica?: ReportReplica;
   /** The bound on reports running at once, in front of reportDb. */
   reportGate: ReportGate;
   keys: Keys;

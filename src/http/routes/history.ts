@@ -28,6 +28,7 @@ import {
 } from '../schemas.js';
 import type { RouteDeps } from './deps.js';
 import { nextPageLink } from './paging.js';
+import { reportDbFor } from './report-source.js';
 
 const HISTORY_RULES = { defaultFrom: { hoursBefore: 24 }, maxDays: 31 };
 const HISTORY_PAGE = { max: 1_000, fallback: 100 };
@@ -37,7 +38,8 @@ const historyCursor = z.object({ after: z.number().int().nonnegative() });
  * `/users/{id}/status` and `/users/{id}/history`: one user, now and over time. History (up to
  * 31 days of the log) runs on the report pool, under the report gate; status on the ping pool.
  */
-export function userHistoryRoutes({ db, reportDb, reportGate, keys }: RouteDeps) {
+export function userHistoryRoutes(deps: RouteDeps) {
+  const { db, reportGate, keys } = deps;
   const userKey = requireUserKey(keys);
   return new Hono()
     .get('/:id/status', userKey, async (c) => {
@@ -50,6 +52,7 @@ export function userHistoryRoutes({ db, reportDb, reportGate, keys }: RouteDeps)
     .get('/:id/history', userKey, reportGate.guard, async (c) => {
       const user = parseUserId(c.req.param('id'));
       const query = c.req.query();
+      const reportDb = await reportDbFor(c, deps);
       const period = await resolvePeriod(reportDb, query, HISTORY_RULES);
       const limit = parseLimit(query.limit, HISTORY_PAGE.max, HISTORY_PAGE.fallback);
       const after = decodeCursor(query.cursor, historyCursor)?.after ?? 0;

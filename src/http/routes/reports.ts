@@ -26,6 +26,7 @@ import {
 } from '../schemas.js';
 import type { RouteDeps } from './deps.js';
 import { nextPageLink } from './paging.js';
+import { reportDbFor } from './report-source.js';
 
 // Whole days by default: today and the six before, in REPORT_TIMEZONE.
 const ACTIVITY_RULES = { defaultFrom: { daysBefore: 6 }, maxDays: 31 };
@@ -37,11 +38,13 @@ const activityCursor = z.object({
 const CSV_COLUMNS: (keyof DailyActivity)[] = ['user', 'day', 'available', 'busy', 'away'];
 
 /** `/reports/activity`: seconds per status per user and day, as JSON or CSV. */
-export function reportRoutes({ reportDb: db, reportGate, keys }: RouteDeps) {
+export function reportRoutes(deps: RouteDeps) {
+  const { reportGate, keys } = deps;
   const userKey = requireUserKey(keys);
   return new Hono()
     .get('/activity', userKey, reportGate.guard, async (c) => {
       const query = c.req.query();
+      const db = await reportDbFor(c, deps);
       const period = await resolvePeriod(db, query, ACTIVITY_RULES);
       const user = query.user === undefined ? undefined : parseUserId(query.user);
       const limit = parseLimit(query.limit, ACTIVITY_PAGE.max, ACTIVITY_PAGE.fallback);
