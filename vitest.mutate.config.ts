@@ -1,0 +1,24 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The tests `npm run mutate` (Stryker, stryker.config.mjs) runs against each mutant: those that
+ * exercise the mutated modules in process. Tests that spawn the real service (src/main.ts) never
+ * see Stryker's mutants, and the property, fault and browser tests are too slow to run hundreds
+ * of times; they stay in `npm test`. Otherwise as vitest.config.ts.
+ */
+export default defineConfig({
+  test: {
+    include: [
+      'test/presence/{ping-writer,validation,change-log,change-log-races}.test.ts',
+      'test/http/{auth,csv,rate-limit,request-logs,reports,security,unavailable,users}.test.ts',
+      'test/ws/{hub,limit-rules,resume-bounds,snapshot-pump,snapshots}.test.ts',
+      'test/db/listener.test.ts',
+      'test/keys.test.ts',
+      'test/shutdown-rules.test.ts',
+    ],
+    globalSetup: ['test/setup/database-server.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+  },
+});
