@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { latestPosition, readChangesAfter } from '../../src/presence/changes.js';
-import { createBroadcaster } from '../../src/ws/broadcaster.js';
-import type { Peer } from '../../src/ws/hub.js';
-import { resume } from '../../src/ws/resume.js';
+import { type Broadcaster, createBroadcaster } from '../../src/ws/broadcaster.js';
+import type { Peer, SocketHub } from '../../src/ws/hub.js';
+import { hold, parseSince, resume } from '../../src/ws/resume.js';
 import { createSnapshotPump } from '../../src/ws/snapshots.js';
 import { silentLogger, useTestDatabase } from '../helpers/database.js';
 import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
@@ -116,5 +116,135 @@ describe('a socket too far behind', () => {
     await client.next(isEvent('online-users-count'));
     expect(client.all('resync')).toEqual([]);
     expect(positions(client.frames)).toEqual(await logPositionsAfter(since));
+  });
+});
+
+describe('?since=', () => {
+  it('is a whole number of at most 15 digits', () => {
+    expect(parseSince(undefined)).toBeUndefined();
+    expect(parseSince('0')).toBe(0);
+    expect(parseSince('42')).toBe(42);
+    expect(parseSince('999999999999999')).toBe(999_999_999_999_999);
+    for (const text of ['', '-1', '1.5', ' 1', '1 ', '1e3', 'x1', '1x', '1000000000000000']) {
+      expect(() => parseSince(text), text).toThrow(
+        expect.objectContaining({ code: 'invalid_since', status: 400 }),
+      );
+    }
+  });
+});
+
+describe('the position a socket resumes from', () => {
+  const deps = (hub: SocketHub, broadcaster: Broadcaster, db = database.db) => ({
+    db,
+    hub,
+    broadcaster,
+    logger: silentLogger,
+  });
+
+  it('before the history horizon (pruned) gets a resync to the latest position', async () => {
+    const { hub, broadcaster, peer, client } = await connect();
+    await addUsers('kept-', 3);
+    const latest = await latestPosition(database.db);
+    await sql`insert into presently.history_pruned values (${latest - 1})`.execute(database.db);
+    await resume(deps(hub, broadcaster), peer, latest - 2);
+    expect((await client.next(isEvent('resync'))).data).toEqual({
+      position: latest,
+      reason: 'pruned',
+    });
+    await client.next(isEvent('online-users-count'));
+    expect(positions(client.frames)).toEqual([]);
+  });
+
+  it('at the horizon is served, even when pruning emptied the log', async () => {
+    const { hub, broadcaster, peer, client } = await connect();
+    await addUsers('gone-', 2);
+    await sql`select presently.clear_all()`.execute(database.db);
+    await sql`select presently.prune_history(interval '0 seconds', 1000)`.execute(database.db);
+    expect(await latestPosition(database.db)).toBe(0);
+    const { rows } = await sql<{ horizon: string }>`
+      select max(pruned_through) as horizon from presently.history_pruned`.execute(database.db);
+    const horizon = Number(rows[0]?.horizon);
+    expect(horizon).toBeGreaterThan(0);
+    await resume(deps(hub, broadcaster), peer, horizon);
+    await client.next(isEvent('online-users-count'));
+    expect(client.all('resync')).toEqual([]);
+    expect(positions(client.frames)).toEqual([]);
+    expect(peer.held).toBeUndefined();
+  });
+
+  it('past the latest one (unknown) gets a resync; the latest itself replays nothing', async () => {
+    const { hub, broadcaster, peer, client } = await connect();
+    await addUsers('known-', 2);
+    const latest = await latestPosition(database.db);
+    await resume(deps(hub, broadcaster), peer, latest + 1);
+    expect((await client.next(isEvent('resync'))).data).toEqual({
+      position: latest,
+      reason: 'unknown_position',
+    });
+
+    const other = await loopback.connect();
+    broadcaster.follow(other.peer, 'all');
+    await resume(deps(hub, broadcaster), other.peer, latest);
+    await other.client.next(isEvent('online-users-count'));
+    expect(other.client.frames.filter((f) => f.event.startsWith('presence-'))).toEqual([]);
+    expect(other.client.all('resync')).toEqual([]);
+    expect(other.peer.deliveredThrough).toBe(latest);
+  });
+
+  it('replays more than a batch in order, and only the users the socket follows', async () => {
+    const { hub, broadcaster, peer, client } = await connect();
+    const since = await latestPosition(database.db);
+    await addUsers('many-', 2_500);
+    const expected = await logPositionsAfter(since);
+    await resume(deps(hub, broadcaster), peer, since);
+    await client.next(isEvent('presence-change', (d) => d.position === expected.at(-1)));
+    expect(positions(client.frames)).toEqual(expected);
+    expect(peer.deliveredThrough).toBe(expected.at(-1));
+
+    const follower = await loopback.connect();
+    broadcaster.follow(follower.peer, new Set(['many-1'.padEnd(128, '.')]));
+    await resume(deps(hub, broadcaster), follower.peer, since);
+    await follower.client.next(isEvent('online-users-count'));
+    expect(follower.client.all('presence-change').map((f) => f.data.user)).toEqual([
+      'many-1'.padEnd(128, '.'),
+    ]);
+  });
+
+  it('closes the socket with 1013 when the log cannot be read, holding nothing', async () => {
+    const { hub, broadcaster, peer, client } = await connect();
+    const failing = database.db.withPlugin({
+      transformQuery: (args) => args.node,
+      async transformResult() {
+        throw new Error('the database failed this read');
+      },
+    });
+    await resume(deps(hub, broadcaster, failing), peer, 0);
+    expect((await client.closed).code).toBe(1013);
+    expect(peer.held).toBeUndefined();
+    expect(peer.heldBytes).toBeUndefined();
+    expect(peer.droppedThrough).toBeUndefined();
+  });
+});
+
+describe('holding a live change', () => {
+  const frame = Buffer.alloc(10);
+
+  it('holds nothing for a socket not catching up', () => {
+    const peer = { deliveredThrough: 0 } as Peer;
+    hold(peer, 1, frame, 100);
+    expect(peer.held).toBeUndefined();
+    expect(peer.heldBytes).toBeUndefined();
+  });
+
+  it('holds up to exactly the bound, then lets everything go and notes how far', () => {
+    const peer = { held: [], heldBytes: 0, droppedThrough: 0 } as unknown as Peer;
+    hold(peer, 1, frame, 20);
+    hold(peer, 2, frame, 20);
+    expect(peer.held?.map((change) => change.position)).toEqual([1, 2]);
+    expect(peer.heldBytes).toBe(20);
+    hold(peer, 3, frame, 20);
+    expect(peer.held).toEqual([]);
+    expect(peer.heldBytes).toBe(0);
+    expect(peer.droppedThrough).toBe(3);
   });
 });
