@@ -9,7 +9,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
-      'test/presence/{ping-writer,validation,change-log,change-log-races}.test.ts',
+      'test/presence/{change-feed,change-log,change-log-races,ping-writer,validation}.test.ts',
       'test/http/{auth,csv,rate-limit,request-logs,reports,security,unavailable,users}.test.ts',
       'test/ws/{hub,limit-rules,resume-bounds,snapshot-pump,snapshots}.test.ts',
       'test/db/listener.test.ts',
