@@ -36,6 +36,24 @@ describe('resolveKeys', () => {
     await expect(fs.access(path.join(dir, 'elsewhere'))).rejects.toThrow();
   });
 
+  it('takes the system key alone from the environment, the access key from the file', async () => {
+    const stored = await resolveKeys(dir, unset);
+    const resolved = await resolveKeys(dir, { accessKey: undefined, accessKeySystem: 'sys' });
+    expect(resolved.keys).toEqual({ access: stored.keys.access, system: 'sys' });
+    expect(resolved.generated).toEqual([{ name: 'ACCESS_KEY', value: stored.keys.access }]);
+    expect(resolved.file).toBe(path.join(dir, 'keys.json'));
+  });
+
+  it('creates DATA_DIR when it does not exist yet', async () => {
+    const nested = path.join(dir, 'a', 'b');
+    const resolved = await resolveKeys(nested, unset);
+    const file = JSON.parse(await fs.readFile(path.join(nested, 'keys.json'), 'utf8'));
+    expect(file).toEqual({
+      ACCESS_KEY: resolved.keys.access,
+      ACCESS_KEY_SYSTEM: resolved.keys.system,
+    });
+  });
+
   it('agrees with itself when several processes start at once', async () => {
     const all = await Promise.all([1, 2, 3, 4].map(() => resolveKeys(dir, unset)));
     expect(new Set(all.map((r) => JSON.stringify(r.keys))).size).toBe(1);
@@ -44,6 +62,11 @@ describe('resolveKeys', () => {
 
   it('refuses a damaged key file rather than silently replacing keys', async () => {
     await fs.writeFile(path.join(dir, 'keys.json'), '{"ACCESS_KEY": ');
+    await expect(resolveKeys(dir, unset)).rejects.toThrow(/not a valid key file/);
+    await fs.writeFile(
+      path.join(dir, 'keys.json'),
+      JSON.stringify({ ACCESS_KEY: '', ACCESS_KEY_SYSTEM: 'b' }),
+    );
     await expect(resolveKeys(dir, unset)).rejects.toThrow(/not a valid key file/);
   });
 });

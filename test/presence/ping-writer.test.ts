@@ -121,6 +121,47 @@ describe('the ping writer', () => {
     silent.close();
   });
 
+  it('writes at most maxBatch pings a statement, and at most maxInFlight statements at once', async () => {
+    const sizes: number[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    // Each statement's answer is held back a little, so that pings queue behind it.
+    const db = database.db.withPlugin({
+      transformQuery: (args) => {
+        inFlight += 1;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        return args.node;
+      },
+      async transformResult({ result }) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        inFlight -= 1;
+        return result;
+      },
+    });
+    const writer = createPingWriter({ db, maxBatch: 3, onBatch: (size) => sizes.push(size) });
+    await Promise.all(Array.from({ length: 14 }, (_, i) => writer.record(ping(`b${i}`, 'busy'))));
+    // Written at once: the first ping, then the second (two may be in flight); the rest queue.
+    expect(sizes).toEqual([1, 1, 3, 3, 3, 3]);
+    expect(mostInFlight).toBe(2);
+    expect((await presenceRows(database.db)).length).toBe(14);
+  });
+
+  it('keeps a queued ping waiting while writes take less than maxQueueMs', async () => {
+    const db = database.db.withPlugin({
+      transformQuery: (args) => args.node,
+      async transformResult({ result }) {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        return result;
+      },
+    });
+    const writer = createPingWriter({ db, maxInFlight: 1, maxQueueMs: 1_000 });
+    const answers = await Promise.all([
+      writer.record(ping('first', 'busy')),
+      writer.record(ping('queued', 'available')),
+    ]);
+    expect(answers[1]).toEqual({ available: 1, busy: 1, away: 0 });
+  });
+
   it('never deadlocks batches sharing users, whatever order they came in', async () => {
     const users = Array.from({ length: 50 }, (_, i) => `shared-${i}`);
     const round = (order: string[], status: Ping['status']) =>
