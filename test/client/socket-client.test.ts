@@ -107,6 +107,38 @@ describe('the socket client', () => {
     expect(states.some((info) => info.state === 'waiting' && info.attempt >= 1)).toBe(true);
   });
 
+  it('follows a watch list: those users only, the global counts, kept across reconnections', async () => {
+    for (const id of ['ann', 'bob', 'cat']) await ping(id, 'available');
+    const { socket, state, control, changes } = follow({ users: ['ann', 'dan'] });
+    await waitFor('the list of ann', () => state.users.get('ann')?.status === 'available');
+    await waitFor('the counts', () => state.counts.available === 3);
+    expect([...state.users.keys()]).toEqual(['ann']);
+    expect(control.made.at(-1)?.url).toContain('users=none');
+
+    await ping('bob', 'busy');
+    await ping('dan', 'busy');
+    await waitFor(
+      'dan, followed before he was known',
+      () => state.users.get('dan')?.status === 'busy',
+    );
+    await waitFor('the counts of bob too', () => state.counts.busy === 2);
+    expect(changes.map((change) => change.user)).toEqual(['dan']);
+
+    expect(socket.subscribe(['bob'])).toBe(true);
+    await waitFor('the list of bob', () => [...state.users.keys()].join() === 'bob');
+    control.made.at(-1)?.socket.terminate();
+    await waitFor('a new connection', () => control.made.length === 2 && socket.state === 'open');
+    await ping('bob', 'available');
+    await waitFor('bob again', () => state.users.get('bob')?.status === 'available');
+    expect([...state.users.keys()]).toEqual(['bob']);
+    expect(socket.users).toEqual(['bob']);
+
+    expect(socket.subscribe('none')).toBe(true);
+    await ping('ann', 'busy');
+    await waitFor('the counts only', () => state.counts.busy === 1 && state.counts.available === 3);
+    expect(changes.map((change) => change.user)).toEqual(['dan', 'bob']);
+  });
+
   it('after a resync, drops what it held and takes the next snapshot', async () => {
     await ping('ann', 'busy');
     const resyncs: string[] = [];
