@@ -68,6 +68,12 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
   const waitingForList = new Set<Peer>();
   /** Of those, sockets owed a list even if empty (the answer to a `subscribe`). */
   const answering = new Set<Peer>();
+  /**
+   * Each welcome's number, by socket: a round settles a welcome only if no other came since it
+   * started (a `subscribe` sent while the connection's own welcome is read is answered too).
+   */
+  const welcomes = new Map<Peer, number>();
+  let welcomeCount = 0;
   let countsDirty = false;
   let listDirty = false;
   let version = 0;
@@ -129,6 +135,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     const requests = listRequests();
     // Newcomers following everyone are welcomed with the list (and its counts), not before it.
     const welcomed = [...waiting].filter((peer) => withList || !waitingForList.has(peer));
+    const welcomeNumbers = new Map(welcomed.map((peer) => [peer, welcomes.get(peer)]));
     // Taken now: whatever changes from here on marks the pump again, and another round follows.
     countsDirty = false;
     if (withList) listDirty = false;
@@ -147,7 +154,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     }
     reading = false;
     if (stopped) return;
-    deliver({ withList, broadcastCounts, welcomed, ...read });
+    deliver({ withList, broadcastCounts, welcomed, welcomeNumbers, ...read });
     const costMs = Date.now() - startedAt;
     lastRoundAt = startedAt;
     if (withList) {
@@ -188,6 +195,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     withList: boolean;
     broadcastCounts: boolean;
     welcomed: Peer[];
+    welcomeNumbers: Map<Peer, number | undefined>;
     version: number;
     counts: Buffer;
     lists: Map<Peer, ListRequest<Peer>>;
@@ -220,6 +228,9 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     for (const peer of round.welcomed) {
       if (peer.held) continue;
       give(peer);
+      // Welcomed again during the read (a subscribe): still owed, by the next round.
+      if (welcomes.get(peer) !== round.welcomeNumbers.get(peer)) continue;
+      welcomes.delete(peer);
       waiting.delete(peer);
       waitingForList.delete(peer);
       answering.delete(peer);
@@ -236,6 +247,8 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     welcome(peer, answer = false) {
       if (!watch.has(peer)) watch.set(peer, 'all');
       if (answer) answering.add(peer);
+      welcomeCount += 1;
+      welcomes.set(peer, welcomeCount);
       // A socket catching up is welcomed once caught up (resume.ts).
       if (peer.held) return;
       waiting.add(peer);
@@ -244,6 +257,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     },
     forget(peer) {
       watch.remove(peer);
+      welcomes.delete(peer);
       waiting.delete(peer);
       waitingForList.delete(peer);
       answering.delete(peer);
@@ -254,6 +268,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
       waiting.clear();
       waitingForList.clear();
       answering.clear();
+      welcomes.clear();
     },
     watch,
   };
@@ -274,6 +289,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     hub.send(peer, latest.counts);
     peer.countsVersion = latest.version;
     waiting.delete(peer);
+    welcomes.delete(peer);
   }
 }
 
