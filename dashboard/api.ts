@@ -1,4 +1,4 @@
-import type { OnlineUser, StatusFilter } from '../src/client/protocol.js';
+import type { OnlineUser, StatusFilter } from 'presently-client/socket';
 import type { OnlineHour, StatusInterval } from './charts.js';
 
 // The REST calls the dashboard makes, with the key as a bearer token. The dashboard is browser

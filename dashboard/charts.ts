@@ -1,4 +1,4 @@
-import type { Status } from '../src/client/protocol.js';
+import type { Status } from 'presently-client/socket';
 
 // The dashboard's two charts, drawn as SVG by hand: a chart library would weigh more than the
 // whole dashboard, be one more dependency to keep up, and many inject inline styles, which the

@@ -1,5 +1,8 @@
-import { createPresenceState } from '../src/client/presence-state.js';
-import { createPresenceSocket, type PresenceSocket } from '../src/client/socket-client.js';
+import {
+  createPresenceSocket,
+  createPresenceState,
+  type PresenceSocket,
+} from 'presently-client/socket';
 import { createApi } from './api.js';
 import { createView } from './view.js';
 

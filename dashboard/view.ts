@@ -1,6 +1,10 @@
-import type { PresenceState } from '../src/client/presence-state.js';
-import type { OnlineUser, StatusFilter } from '../src/client/protocol.js';
-import type { ConnectionInfo, PresenceSocket } from '../src/client/socket-client.js';
+import type {
+  ConnectionInfo,
+  OnlineUser,
+  PresenceSocket,
+  PresenceState,
+  StatusFilter,
+} from 'presently-client/socket';
 import { type Api, KeyRefused } from './api.js';
 import { onlineChart, timelineChart } from './charts.js';
 

@@ -1,15 +1,12 @@
 import { hc } from 'hono/client';
-import type { App } from '../http/app.js';
+import type { App } from '../../../src/http/app.js';
 
-// The typed clients of presently: REST through Hono's RPC client, typed by the app itself, and
-// the socket through createPresenceSocket. Only types come from the server: nothing of it runs
-// in a client.
+// `presently-client`: the typed clients of presently. REST through Hono's RPC client, typed by
+// the service's own routes (the App type, read from the service's sources when this package is
+// built: only types come from the server, nothing of it runs in a client), and the socket
+// through createPresenceSocket (also alone, for browsers, as `presently-client/socket`).
 
-export * from './backoff.js';
-export * from './presence-state.js';
-export * from './protocol.js';
-export * from './socket-client.js';
-export { socketUrl, type WebSocketConstructor, type WebSocketLike } from './websocket.js';
+export * from './socket.js';
 export type { App };
 
 /** A REST client whose routes, parameters and answers are typed from the app's own routes. */
