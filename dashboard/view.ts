@@ -1,21 +1,43 @@
-import type { PresenceState } from '../src/client/presence-state.js';
-import type { StatusFilter } from '../src/client/protocol.js';
-import type { ConnectionInfo } from '../src/client/socket-client.js';
+import type {
+  ConnectionInfo,
+  OnlineUser,
+  PresenceSocket,
+  PresenceState,
+  StatusFilter,
+} from 'presently-client/socket';
+import { type Api, KeyRefused } from './api.js';
+import { onlineChart, timelineChart } from './charts.js';
 
-/** More rows than this would slow the page down and help nobody: the rest are counted. */
-const MAX_ROWS = 500;
+/**
+ * Rows on a page. The page holds one page of the list (read by REST, in id order) and follows
+ * exactly those users over its socket: a million users cost the page no more than fifty.
+ */
+export const PAGE_ROWS = 50;
+/** Typing waits this long before searching, so that a word is one request, not one a key. */
+const SEARCH_DELAY_MS = 200;
+/** The chart of the last day is read again this often (it changes by the hour). */
+const CHART_REFRESH_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+export interface LiveSession {
+  state: PresenceState;
+  socket: PresenceSocket;
+  api: Api;
+}
 
 export interface View {
   /** Asks for a key, saying why when there is a reason. */
   askKey(message?: string): void;
   onKey(listener: (key: string) => void): void;
   onForget(listener: () => void): void;
-  /** Shows this state, and again whenever it changes, until the next call. */
-  showLive(state: PresenceState): void;
+  /** Called when a REST call is refused for its key. */
+  onKeyRefused(listener: () => void): void;
+  /** Shows this session, and follows it, until the next call. */
+  showLive(session: LiveSession): void;
   showConnection(info: ConnectionInfo | undefined): void;
 }
 
-/** The page: everything it shows, drawn from the state it is given. */
+/** The page: everything it shows, drawn from the session it is given. */
 export function createView(document: Document): View {
   const element = <T extends HTMLElement>(id: string) => {
     const found = document.getElementById(id);
@@ -30,6 +52,13 @@ export function createView(document: Document): View {
   const connection = element('connection');
   const rows = element<HTMLTableSectionElement>('users');
   const note = element('note');
+  const search = element<HTMLInputElement>('search');
+  const previousButton = element<HTMLButtonElement>('previous');
+  const nextButton = element<HTMLButtonElement>('next');
+  const online = element('online');
+  const day = element('day');
+  const dayTitle = element('day-title');
+  const dayChart = element('day-chart');
   const counts = {
     available: element('count-available'),
     busy: element('count-busy'),
@@ -37,27 +66,107 @@ export function createView(document: Document): View {
   };
   const filterButtons = [...document.querySelectorAll<HTMLButtonElement>('[data-filter]')];
 
-  let filter: StatusFilter = 'all';
-  let state: PresenceState | undefined;
-  let stopFollowing: (() => void) | undefined;
+  let session: LiveSession | undefined;
+  let stopSession: (() => void) | undefined;
+  let keyRefused: () => void = () => {};
   let drawScheduled = false;
+
+  // The page of the list on screen: its rows as read, the cursors that led to it (for
+  // "previous"), and the cursor of the next one.
+  let filter: StatusFilter = 'all';
+  let prefix = '';
+  let cursors: (string | undefined)[] = [undefined];
+  let page: OnlineUser[] = [];
+  let next: string | null = null;
+  let loading = 0;
+  let failure = '';
+  let selected: string | undefined;
+
+  const failed = (error: unknown, what: string) => {
+    if (error instanceof KeyRefused) keyRefused();
+    else failure = `Could not read ${what}: the service did not answer.`;
+    scheduleRender();
+  };
+
+  /** Reads the page `cursors` points at, then follows its users. A newer read wins. */
+  const loadPage = async () => {
+    const current = session;
+    if (!current) return;
+    const ticket = ++loading;
+    try {
+      const answer = await current.api.listPage(filter, {
+        limit: PAGE_ROWS,
+        cursor: cursors.at(-1),
+        prefix: prefix === '' ? undefined : prefix,
+      });
+      if (ticket !== loading || session !== current) return;
+      page = answer.data;
+      next = answer.next;
+      failure = '';
+      current.socket.subscribe(page.map((row) => row.user));
+    } catch (error) {
+      if (ticket !== loading) return;
+      if (!(error instanceof KeyRefused) && /answered 400/.test(String(error))) {
+        page = [];
+        next = null;
+        failure = 'That is not the start of any valid id.';
+      } else failed(error, 'the list');
+    }
+    scheduleRender();
+  };
+
+  const loadChart = async () => {
+    const current = session;
+    if (!current) return;
+    try {
+      const hours = await current.api.onlineHours();
+      if (session === current) online.replaceChildren(onlineChart(hours));
+    } catch (error) {
+      failed(error, 'the chart');
+    }
+  };
+
+  /** The selected user's last day, drawn again at each of their changes. */
+  const loadDay = async (user: string) => {
+    const current = session;
+    if (!current) return;
+    const to = new Date();
+    const from = new Date(to.getTime() - DAY_MS);
+    try {
+      const intervals = await current.api.history(user, from, to);
+      if (session !== current || selected !== user) return;
+      day.hidden = false;
+      dayTitle.textContent = `${user}: the last 24 hours`;
+      dayChart.replaceChildren(timelineChart(intervals, from, to));
+      dayChart.dataset.user = user;
+    } catch (error) {
+      failed(error, `the day of ${user}`);
+    }
+  };
 
   const render = () => {
     drawScheduled = false;
-    if (!state) return;
+    if (!session) return;
+    const { state } = session;
     for (const status of ['available', 'busy', 'away'] as const) {
       counts[status].textContent = String(state.counts[status]);
     }
-    const shown = state.list(filter);
-    rows.replaceChildren(...shown.slice(0, MAX_ROWS).map(row));
+    // The page's users as read, brought up to date by what the socket says of them.
+    rows.replaceChildren(
+      ...page.map((read) => {
+        const now = state.users.get(read.user);
+        return row(now ? { user: read.user, ...now } : read, read.user === selected);
+      }),
+    );
+    const first = (cursors.length - 1) * PAGE_ROWS + 1;
+    const searched = prefix === '' ? '' : ` whose id starts with “${prefix}”`;
     note.textContent =
-      shown.length > MAX_ROWS
-        ? `Showing the first ${MAX_ROWS} of ${shown.length} users.`
-        : shown.length === 0
-          ? state.complete
-            ? 'No users to show.'
-            : 'Waiting for the list…'
-          : '';
+      failure ||
+      (page.length === 0
+        ? `No users${searched}.`
+        : `Users ${first} to ${first + page.length - 1}${searched}, in id order.`);
+    previousButton.disabled = cursors.length <= 1;
+    nextButton.disabled = next === null;
   };
   // Changes can come by the hundred: the page is drawn at most once a frame.
   const scheduleRender = () => {
@@ -66,14 +175,45 @@ export function createView(document: Document): View {
     requestAnimationFrame(render);
   };
 
+  const restart = () => {
+    cursors = [undefined];
+    void loadPage();
+  };
   for (const button of filterButtons) {
     button.addEventListener('click', () => {
       filter = button.dataset.filter as StatusFilter;
       for (const other of filterButtons)
         other.setAttribute('aria-pressed', String(other === button));
-      scheduleRender();
+      restart();
     });
   }
+  let searchTimer: ReturnType<typeof setTimeout> | undefined;
+  search.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      if (search.value === prefix) return;
+      prefix = search.value;
+      restart();
+    }, SEARCH_DELAY_MS);
+  });
+  nextButton.addEventListener('click', () => {
+    if (next === null) return;
+    cursors.push(next);
+    void loadPage();
+  });
+  previousButton.addEventListener('click', () => {
+    if (cursors.length <= 1) return;
+    cursors.pop();
+    void loadPage();
+  });
+  rows.addEventListener('click', (event) => {
+    const tr = (event.target as Element).closest<HTMLElement>('tr[data-user]');
+    const user = tr?.dataset.user;
+    if (user === undefined) return;
+    selected = user;
+    scheduleRender();
+    void loadDay(user);
+  });
   // "12 s ago" moves on its own: only those cells are rewritten, every second.
   setInterval(() => {
     for (const cell of rows.querySelectorAll<HTMLElement>('td.seen')) {
@@ -83,8 +223,8 @@ export function createView(document: Document): View {
 
   return {
     askKey(message = '') {
-      stopFollowing?.();
-      state = undefined;
+      stopSession?.();
+      session = undefined;
       live.hidden = true;
       forget.hidden = true;
       keyForm.hidden = false;
@@ -102,13 +242,32 @@ export function createView(document: Document): View {
     onForget(listener) {
       forget.addEventListener('click', listener);
     },
+    onKeyRefused(listener) {
+      keyRefused = listener;
+    },
     showLive(next) {
-      stopFollowing?.();
-      state = next;
-      stopFollowing = next.onUpdate(scheduleRender);
+      stopSession?.();
+      session = next;
+      selected = undefined;
+      day.hidden = true;
+      const stops = [
+        next.state.onUpdate(scheduleRender),
+        next.socket.on('change', (change) => {
+          if (change.user === selected) void loadDay(change.user);
+        }),
+        // After a resync the socket's state starts over: read the page again.
+        next.socket.on('resync', () => void loadPage()),
+      ];
+      const chartTimer = setInterval(loadChart, CHART_REFRESH_MS);
+      stopSession = () => {
+        clearInterval(chartTimer);
+        for (const stop of stops) stop();
+      };
       keyForm.hidden = true;
       live.hidden = false;
       forget.hidden = false;
+      restart();
+      void loadChart();
       scheduleRender();
     },
     showConnection(info) {
@@ -118,7 +277,10 @@ export function createView(document: Document): View {
   };
 }
 
-function row({ user, status, time }: { user: string; status: string; time: number }) {
+function row(
+  { user, status, time }: { user: string; status: string; time: number },
+  selected: boolean,
+) {
   const cell = (text: string, className = '') => {
     const td = document.createElement('td');
     td.textContent = text;
@@ -130,6 +292,8 @@ function row({ user, status, time }: { user: string; status: string; time: numbe
   const tr = document.createElement('tr');
   tr.dataset.user = user;
   tr.dataset.status = status;
+  tr.title = `Show the day of ${user}`;
+  if (selected) tr.setAttribute('aria-selected', 'true');
   tr.append(cell(user, 'user'), cell(status, `status status-${status}`), seen);
   return tr;
 }

@@ -74,6 +74,14 @@ export const dailyActivitySchema = z
   })
   .meta({ id: 'DailyActivity' });
 
+export const onlineHourSchema = z
+  .object({
+    hour: z.iso.datetime().meta({ description: "The hour's start (hours of REPORT_TIMEZONE)" }),
+    online: z.number().int().meta({ description: 'Users available or busy at some moment of it' }),
+    peak: z.number().int().meta({ description: 'The most users online at one moment of it' }),
+  })
+  .meta({ id: 'OnlineHour' });
+
 export const errorSchema = z
   .object({
     error: z.object({

@@ -113,6 +113,29 @@ export async function readActivity(
   };
 }
 
+export interface OnlineHour {
+  /** The hour's start. */
+  hour: Date;
+  /** Users available or busy at some moment of the hour. */
+  online: number;
+  /** The most online at one moment of the hour. */
+  peak: number;
+}
+
+/**
+ * Online users per hour over the period (hours of REPORT_TIMEZONE, up to now), from
+ * reporting.concurrency: the SQL function analysts use, so that the chart and their queries
+ * agree.
+ */
+export async function readOnlineHours(db: Kysely<Database>, period: Period): Promise<OnlineHour[]> {
+  const { rows } = await sql<OnlineHour>`
+    select c.hour, c.online_users::int as online, c.peak_online::int as peak
+    from reporting.concurrency(${period.from}::timestamptz, ${period.to}::timestamptz) c
+    order by c.hour
+  `.execute(db);
+  return rows;
+}
+
 /** Positions at or before this one may have been pruned: a socket cannot resume from them. */
 export async function readHistoryHorizon(db: Kysely<Database>): Promise<number> {
   const row = await db

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { toPresence, type UserPresence } from './repository.js';
-import type { ListFilter } from './validation.js';
+import { type ListFilter, prefixUpperBound } from './validation.js';
 
 // Lists read in pieces: named users, pages, and the whole list as chunks of JSON text. Every
 // read goes through presently.user_status, ordered by user_id in its own collation ("C", byte
@@ -25,11 +25,21 @@ export interface ListPage {
   continueAfter?: string;
 }
 
-/** Users after `after` (from the start when undefined), `limit` at most. */
+/** The ids a prefix search covers, as a range of the primary key: see prefixUpperBound. */
+function prefixRange(prefix: string | undefined) {
+  if (prefix === undefined) return sql``;
+  const upper = prefixUpperBound(prefix);
+  return sql`and user_id >= ${prefix}${upper === undefined ? sql`` : sql` and user_id < ${upper}`}`;
+}
+
+/**
+ * Users after `after` (from the start when undefined), `limit` at most; with `prefix`, only
+ * those whose id starts with it (a range scan of the primary key, not a pattern).
+ */
 export async function readListPage(
   db: Kysely<Database>,
   filter: ListFilter,
-  page: { limit: number; after?: string | undefined },
+  page: { limit: number; after?: string | undefined; prefix?: string | undefined },
 ): Promise<ListPage> {
   let query = db
     .selectFrom('presently.user_status')
@@ -39,6 +49,8 @@ export async function readListPage(
     .limit(page.limit + 1);
   if (filter !== 'all') query = query.where('status', '=', filter);
   if (page.after !== undefined) query = query.where('user_id', '>', page.after);
+  if (page.prefix !== undefined)
+    query = query.where(sql<boolean>`true ${prefixRange(page.prefix)}`);
   const rows = (await query.execute()).map(toPresence);
   if (rows.length <= page.limit) return { users: rows };
   const users = rows.slice(0, page.limit);
@@ -61,6 +73,7 @@ export async function* listJsonChunks(
   db: Kysely<Database>,
   filter: ListFilter,
   chunkRows = LIST_CHUNK_ROWS,
+  prefix?: string,
 ): AsyncGenerator<string> {
   let after: string | undefined;
   for (;;) {
@@ -74,6 +87,7 @@ export async function* listJsonChunks(
         where true
           ${filter === 'all' ? sql`` : sql`and status = ${filter}`}
           ${after === undefined ? sql`` : sql`and user_id > ${after}`}
+          ${prefixRange(prefix)}
         order by user_id
         limit ${chunkRows}
       ) u

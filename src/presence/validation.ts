@@ -219,6 +219,41 @@ export function parsePings(input: unknown): Ping[] {
   });
 }
 
+const PREFIX_RULE =
+  'prefix must be 1 to 128 characters of valid Unicode, without control, format or separator characters';
+
+/** `prefix=`: the start of ids, under the same character rules as an id (blanks allowed). */
+export const prefixText = z
+  .string()
+  .refine((text) => {
+    const characters = [...text].length;
+    return characters >= 1 && characters <= 128 && text.isWellFormed() && !INVISIBLE.test(text);
+  }, PREFIX_RULE)
+  .meta({ description: 'Only users whose id starts with this (1 to 128 characters)' });
+
+export function parsePrefix(input: string): string {
+  if (!prefixText.safeParse(input).success) throw new AppError('invalid_prefix', 400, PREFIX_RULE);
+  return input;
+}
+
+/**
+ * The least string above every string that starts with `prefix`, in code point order (that of
+ * UTF-8 bytes, the "C" collation of user_id): the prefix with its last character raised by one,
+ * after dropping trailing U+10FFFF. Undefined when there is none (a prefix of U+10FFFF only).
+ * `user_id >= prefix and user_id < upper` is then exactly "starts with", and a range scan of
+ * the primary key.
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const characters = [...prefix];
+  while (characters.at(-1) === '\u{10FFFF}') characters.pop();
+  const last = characters.pop();
+  if (last === undefined) return undefined;
+  let code = (last.codePointAt(0) as number) + 1;
+  // Surrogates are not characters: after U+D7FF comes U+E000.
+  if (code >= 0xd800 && code <= 0xdfff) code = 0xe000;
+  return characters.join('') + String.fromCodePoint(code);
+}
+
 const LIST_FILTERS = ['available', 'busy', 'away', 'all'] as const;
 export type ListFilter = (typeof LIST_FILTERS)[number];
 export const listFilterSchema = z.enum(LIST_FILTERS).meta({

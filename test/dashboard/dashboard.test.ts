@@ -9,11 +9,17 @@ import { call, type RunningService } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
 
 // The dashboard in a real browser (the system's Chromium, driven by playwright-core; no browser
-// is ever downloaded), on the real service: it is built from this tree first, as `npm run build`
-// would. SCREENSHOT=1 also refreshes docs/dashboard.png.
+// is ever downloaded), on the real service, with a hundred thousand users and a day of history:
+// it is built from this tree first, as `npm run build` would. SCREENSHOT=1 also refreshes
+// docs/dashboard.png and docs/dashboard-search.png.
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const STEP_MS = 10_000;
+/** Users in the database besides the named team: user-000001 to user-100000. */
+const CROWD = 100_000;
+/** What the page may hold, and receive over its socket while idle. */
+const PAGE_ROWS = 50;
+const IDLE_BYTES_LIMIT = 2 * 1024 * 1024;
 // CI installs Chromium (.ci/run); elsewhere a machine without it skips these tests, saying so.
 const missing = !existsSync(CHROMIUM) && !process.env.CI;
 if (missing) console.warn(`no Chromium at ${CHROMIUM}: dashboard browser tests skipped`);
@@ -42,6 +48,8 @@ let context: BrowserContext | undefined;
 beforeAll(async () => {
   if (missing) return;
   await buildDashboard();
+  await seedHistory();
+  await seedCrowd();
   service = await realtime.start();
   await seed();
   browser = await chromium.launch({
@@ -80,6 +88,57 @@ async function seed() {
   `.execute(realtime.db);
 }
 
+/**
+ * A day of history, so that the charts draw real data: 300 of the crowd change status every two
+ * hours (at staggered minutes) over the last 24 hours, and ana has a day of her own.
+ */
+async function seedHistory() {
+  await sql`
+    do $$
+    declare
+      statuses text[] := array['available', 'busy', 'away'];
+      previous text;
+      status text;
+    begin
+      for i in 1..300 loop
+        previous := null;
+        for step in 0..11 loop
+          status := statuses[(i + step) % 3 + 1];
+          perform presently.append_change('user-' || lpad(i::text, 6, '0'), status, previous,
+            now() - interval '24 hours' + step * interval '2 hours' + i * interval '17 seconds');
+          previous := status;
+        end loop;
+      end loop;
+      perform presently.append_change('ana', 'available', null, now() - interval '20 hours');
+      perform presently.append_change('ana', 'busy', 'available', now() - interval '14 hours');
+      perform presently.append_change('ana', 'away', 'busy', now() - interval '9 hours');
+      perform presently.append_change('ana', 'available', 'away', now() - interval '5 hours');
+    end;
+    $$
+  `.execute(realtime.db);
+}
+
+/**
+ * The crowd, in statements of 20,000 users (each well within the pool's query timeout on a busy
+ * machine): a third available, a third busy, a third away.
+ */
+async function seedCrowd() {
+  for (let start = 1; start <= CROWD; start += 20_000) {
+    await sql`
+      insert into presently.presence (user_id, status, last_ping)
+      select 'user-' || lpad(g::text, 6, '0'),
+             case when g % 3 = 1 then 'busy' else 'available' end,
+             case when g % 3 = 0 then now() - interval '3 hours' else now() end
+      from generate_series(${start}::int, ${Math.min(CROWD, start + 19_999)}::int) g
+    `.execute(realtime.db);
+  }
+}
+
+/** The counts as the service has them now. */
+async function counts(): Promise<{ available: number; busy: number; away: number }> {
+  return (await call(service, 'GET', '/users/count', KEYS.access)).body.data;
+}
+
 async function newPage(): Promise<Page> {
   context = await (browser as Browser).newContext({ viewport: { width: 900, height: 640 } });
   const page = await context.newPage();
@@ -104,7 +163,9 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
     const page = await newPage();
     const answer = await page.goto(`http://127.0.0.1:${service.port}/`);
     expect(answer?.status()).toBe(200);
-    expect(answer?.headers()['content-security-policy']).toContain("connect-src 'self' ws: wss:");
+    expect(answer?.headers()['content-security-policy']).toContain(
+      `connect-src 'self' ws://127.0.0.1:${service.port} wss://127.0.0.1:${service.port}`,
+    );
 
     await page.fill('#key', 'not-the-key');
     await page.click('#key-form button[type=submit]');
@@ -115,9 +176,12 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
     await page.click('#key-form button[type=submit]');
     await page.waitForSelector(row('ana', 'available'));
     await page.waitForSelector(row('gus', 'away'));
-    expect(await text(page, '#count-available')).toBe('3');
-    expect(await text(page, '#count-busy')).toBe('2');
-    expect(await text(page, '#count-away')).toBe('2');
+    const expected = await counts();
+    expect(expected.available + expected.busy + expected.away).toBe(CROWD + 7);
+    for (const status of ['available', 'busy', 'away'] as const) {
+      expect(await text(page, `#count-${status}`)).toBe(String(expected[status]));
+    }
+    expect(await page.$$eval('#users tr', (rows) => rows.length)).toBe(PAGE_ROWS);
     expect(await text(page, `${row('farah', 'away')} td.seen`)).toBe('7 min ago');
 
     // The key is kept for the tab: a reload goes straight to the live view.
@@ -131,9 +195,10 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
     await openDashboard(page);
     await page.waitForSelector(row('chen', 'available'));
 
+    const busy = (await counts()).busy;
     expect((await ping('chen', 'busy')).status).toBe(200);
     await page.waitForSelector(row('chen', 'busy'));
-    await waitFor('3 busy', async () => (await text(page, '#count-busy')) === '3');
+    await waitFor('one more busy', async () => (await text(page, '#count-busy')) === `${busy + 1}`);
 
     await page.click('[data-filter=busy]');
     await page.waitForSelector(row('ana', 'available'), { state: 'detached' });
@@ -147,11 +212,108 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
     const before = await text(page, seen);
     await waitFor('the time to move on', async () => (await text(page, seen)) !== before);
     expect(await text(page, seen)).toMatch(/^\d+ s ago$/);
+  });
+
+  it('finds a user through the search field, and follows their change live', async () => {
+    const page = await newPage();
+    await openDashboard(page);
+    await page.waitForSelector(row('ana', 'available'));
+    expect(await page.getAttribute('#search', 'type')).toBe('search');
+
+    await page.fill('#search', 'user-04217');
+    await page.waitForSelector('tr[data-user="user-042170"]', { state: 'attached' });
+    const found = await page.$$eval('#users tr', (rows) => rows.map((r) => r.dataset.user));
+    expect(found).toEqual(Array.from({ length: 10 }, (_, i) => `user-04217${i}`));
+    expect(await text(page, '#note')).toContain('whose id starts with “user-04217”');
+
+    await page.fill('#search', 'user-042171');
+    await waitFor('one user found', async () => (await page.$$('#users tr')).length === 1);
+    // Away: its last ping was three hours ago.
+    await page.waitForSelector(row('user-042171', 'away'));
+    expect((await ping('user-042171', 'busy')).status).toBe(200);
+    await page.waitForSelector(row('user-042171', 'busy'));
+    expect((await ping('user-042171', 'available')).status).toBe(200);
+    await page.waitForSelector(row('user-042171', 'available'));
+
+    await page.fill('#search', 'nobody-');
+    await waitFor('nobody found', async () => (await page.$$('#users tr')).length === 0);
+    expect(await text(page, '#note')).toBe('No users whose id starts with “nobody-”.');
+  });
+
+  it('holds one page of rows, pages on, and receives little over its socket while idle', async () => {
+    const page = await newPage();
+    const cdp = await (context as BrowserContext).newCDPSession(page);
+    await cdp.send('Network.enable');
+    let received = 0;
+    cdp.on('Network.webSocketFrameReceived', ({ response }) => {
+      received += Buffer.byteLength(response.payloadData);
+    });
+    await openDashboard(page);
+    await page.waitForSelector(row('ana', 'available'));
+    const rowCount = () => page.$$eval('tr', (rows) => rows.length);
+    expect(await rowCount()).toBeLessThanOrEqual(PAGE_ROWS + 1);
+
+    await page.click('#next');
+    await page.waitForSelector('tr[data-user="user-000093"]', { state: 'attached' });
+    expect(await page.$(row('ana', 'available'))).toBeNull();
+    expect(await text(page, '#note')).toBe('Users 51 to 100, in id order.');
+    await page.click('#previous');
+    await page.waitForSelector(row('ana', 'available'));
+
+    // Idle: the service is quiet; what the socket brings is its own bookkeeping only.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const before = received;
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const idle = received - before;
+    expect(idle).toBeLessThan(IDLE_BYTES_LIMIT);
+    // In fact far less: no list of the hundred thousand ever comes.
+    expect(received).toBeLessThan(64 * 1024);
+    expect(await rowCount()).toBeLessThanOrEqual(PAGE_ROWS + 1);
+    console.log(`socket: ${received} bytes received in all, ${idle} while idle for 5 s`);
+  });
+
+  it('charts online users per hour and, for a row clicked, its day, from real history', async () => {
+    const page = await newPage();
+    await page.setViewportSize({ width: 900, height: 1500 });
+    await openDashboard(page);
+    await page.waitForSelector('#online svg rect.bar');
+    const bars = await page.$$eval('#online rect.bar', (rects) =>
+      rects.map((rect) => Number(rect.getAttribute('data-online'))),
+    );
+    expect(bars.length).toBeGreaterThanOrEqual(24);
+    // 300 users change all day long, two thirds of the time online: at least 200 an hour.
+    expect(Math.max(...bars)).toBeGreaterThanOrEqual(200);
+    // Every hour once all have started (they start over the first hour and a half).
+    expect(bars.slice(2), JSON.stringify(bars)).toEqual(bars.slice(2).map((n) => Math.max(n, 200)));
+
+    await page.click(row('ana', 'available'));
+    await page.waitForSelector('#day-chart[data-user="ana"] svg rect.segment');
+    expect(await text(page, '#day-title')).toBe('ana: the last 24 hours');
+    const segments = await page.$$eval('#day-chart rect.segment', (rects) =>
+      rects.map((rect) => rect.getAttribute('data-status')),
+    );
+    // Her day as seeded, then the ping of the seed (logged as a new user: a second interval).
+    expect(segments).toEqual(['available', 'busy', 'away', 'available', 'available']);
+
+    // A change of that user is drawn at once.
+    expect((await ping('ana', 'busy')).status).toBe(200);
+    await waitFor('the change on the timeline', async () => {
+      const now = await page.$$eval('#day-chart rect.segment', (rects) =>
+        rects.map((rect) => rect.getAttribute('data-status')),
+      );
+      return now.at(-1) === 'busy';
+    });
 
     const image = await page.screenshot({
       path: process.env.SCREENSHOT ? 'docs/dashboard.png' : undefined,
+      fullPage: true,
     });
     expect(image.length).toBeGreaterThan(1000);
+    if (process.env.SCREENSHOT) {
+      await page.fill('#search', 'user-0421');
+      await page.waitForSelector('tr[data-user="user-042100"]', { state: 'attached' });
+      await page.screenshot({ path: 'docs/dashboard-search.png', fullPage: true });
+    }
   });
 
   it('reconnects after its socket drops, and shows a change made meanwhile', async () => {

@@ -165,3 +165,75 @@ describe('bad pages are refused with 400', () => {
     });
   });
 });
+
+describe('GET /users/list/{status}?prefix=: a search by id prefix', () => {
+  /** Everyone whose id starts with the prefix, from the whole list: what a search must find. */
+  const startingWith = async (status: 'all' | 'busy', prefix: string) =>
+    (await listUsers(database.db, status)).filter((row) => row.user.startsWith(prefix));
+
+  it('pages through exactly the users whose id starts with it, by id, status filter and all', async () => {
+    await seed(700);
+    await sql`
+      insert into presently.presence (user_id, status, last_ping)
+      values ('a', 'busy', now()), ('a\u{10FFFF}x', 'busy', now()), ('b', 'busy', now()),
+             ('\u{D7FF}1', 'busy', now()), ('\u{E000}1', 'busy', now())
+    `.execute(database.db);
+    for (const prefix of [
+      '1',
+      '12',
+      'é1',
+      '😀',
+      'a',
+      'a b',
+      'Z9',
+      '"',
+      '\\',
+      '\u{D7FF}',
+      'nobody',
+    ]) {
+      const expected = await startingWith('all', prefix);
+      const rows: Row[] = [];
+      let next: string | null = null;
+      do {
+        const after: string = next === null ? '' : `&cursor=${encodeURIComponent(next)}`;
+        const answer = await get(
+          `/users/list/all?limit=7&prefix=${encodeURIComponent(prefix)}${after}`,
+        );
+        expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+        rows.push(...answer.body.data);
+        next = answer.body.next;
+      } while (next !== null);
+      expect(rows, prefix).toEqual(expected);
+    }
+    const busy = await get(`/users/list/busy?limit=1000&prefix=${encodeURIComponent('é')}`);
+    expect(busy.body.data).toEqual(await startingWith('busy', 'é'));
+    expect(busy.body.data.length).toBeGreaterThan(0);
+    // Without limit: the whole list, streamed, of those users.
+    const whole = await get('/users/list/all?prefix=1');
+    expect(whole.body.data).toEqual(await startingWith('all', '1'));
+  });
+
+  it('is a range scan of the primary key, not a pattern over the table', async () => {
+    await seed(2_000);
+    await sql`analyze presently.presence`.execute(database.db);
+    const { rows } = await sql<{ 'QUERY PLAN': string }>`
+      explain select user_id from presently.user_status
+      where user_id >= 'é1' and user_id < 'é2' order by user_id limit 51
+    `.execute(database.db);
+    const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+    expect(plan).toMatch(/Index (Only )?Scan using presence_pkey/);
+    expect(plan).toContain('Index Cond');
+  });
+
+  it.each([
+    ['an empty prefix', ''],
+    ['a control character', 'a\u0001'],
+    ['a zero-width space', 'a\u200b'],
+    ['129 characters', 'x'.repeat(129)],
+  ])('refuses %s with 400 invalid_prefix', async (_name, prefix) => {
+    const answer = await get(`/users/list/all?limit=10&prefix=${encodeURIComponent(prefix)}`);
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.code).toBe('invalid_prefix');
+    expect(answer.body.error.message).toMatch(/^prefix must be 1 to 128 characters/);
+  });
+});

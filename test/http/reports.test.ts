@@ -300,3 +300,45 @@ describe('bad report requests are refused with 400 and change nothing', () => {
     expect(await stored()).toEqual(before);
   });
 });
+
+describe('GET /reports/online', () => {
+  beforeEach(annAndBob);
+
+  it('answers online users per hour, and the most at once, from reporting.concurrency', async () => {
+    const answer = await get(
+      `/reports/online?from=${encodeURIComponent('2026-11-21T00:00:00Z')}&to=${encodeURIComponent('2026-11-21T04:00:00Z')}`,
+    );
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    const hour = (time: string, online: number, peak: number) => ({
+      hour: `2026-11-21T${time}:00.000Z`,
+      online,
+      peak,
+    });
+    // ann online from the 20th 22:00, away 02:30 to 03:00, back at 03:00; bob from noon.
+    expect(answer.body).toEqual({
+      data: [hour('00:00', 1, 1), hour('01:00', 1, 1), hour('02:00', 1, 1), hour('03:00', 1, 1)],
+    });
+    const both = await get('/reports/online?from=2026-11-21&to=2026-11-22');
+    expect(both.body.data).toHaveLength(24);
+    expect(both.body.data.at(-1)).toEqual(hour('23:00', 2, 2));
+  });
+
+  it('covers the last 24 hours by default, up to now', async () => {
+    const answer = await get('/reports/online');
+    expect(answer.status).toBe(200);
+    expect(answer.body.data.length).toBeGreaterThanOrEqual(24);
+    expect(answer.body.data.length).toBeLessThanOrEqual(25);
+    // Both still online now (their last status lasts).
+    expect(answer.body.data.at(-1)).toMatchObject({ online: 2, peak: 2 });
+  });
+
+  it.each([
+    ['from=yesterday', 'invalid_period'],
+    ['from=2026-11-22&to=2026-11-21', 'invalid_period'],
+    ['from=2026-01-01&to=2026-03-01', 'invalid_period'],
+  ])('refuses %s with 400 %s', async (query, code) => {
+    const answer = await get(`/reports/online?${query}`);
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.code).toBe(code);
+  });
+});

@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { requireUserKey } from '../../edge/auth.js';
 import { AppError } from '../../errors.js';
-import { type DailyActivity, readActivity } from '../../presence/history.js';
+import { type DailyActivity, readActivity, readOnlineHours } from '../../presence/history.js';
 import {
   boundSchema,
   cursorSchema,
@@ -19,8 +19,11 @@ import { toCsv } from '../csv.js';
 import { methodNotAllowed } from '../errors.js';
 import {
   dailyActivitySchema,
+  dataOf,
   errorResponses,
+  json,
   KEY_SECURITY,
+  onlineHourSchema,
   pageOf,
   reportUnavailable,
 } from '../schemas.js';
@@ -35,9 +38,14 @@ const activityCursor = z.object({
   day: z.string().refine(isCalendarDate),
   user: z.string().refine(isUserId),
 });
+// The last 24 hours by default; at most 31 days, 744 hours: one answer, no pages.
+const ONLINE_RULES = { defaultFrom: { hoursBefore: 24 }, maxDays: 31 };
 const CSV_COLUMNS: (keyof DailyActivity)[] = ['user', 'day', 'available', 'busy', 'away'];
 
-/** `/reports/activity`: seconds per status per user and day, as JSON or CSV. */
+/**
+ * `/reports/activity`: seconds per status per user and day, as JSON or CSV; `/reports/online`:
+ * online users per hour. Both on the report pool (or the replica), under the report gate.
+ */
 export function reportRoutes(deps: RouteDeps) {
   const { reportGate, keys } = deps;
   const userKey = requireUserKey(keys);
@@ -58,7 +66,13 @@ export function reportRoutes(deps: RouteDeps) {
       }
       return c.json({ data: page.rows, next });
     })
-    .all('/activity', userKey, methodNotAllowed('GET, HEAD'));
+    .all('/activity', userKey, methodNotAllowed('GET, HEAD'))
+    .get('/online', userKey, reportGate.guard, async (c) => {
+      const db = await reportDbFor(c, deps);
+      const period = await resolvePeriod(db, c.req.query(), ONLINE_RULES);
+      return c.json({ data: await readOnlineHours(db, period) });
+    })
+    .all('/online', userKey, methodNotAllowed('GET, HEAD'));
 }
 
 /** CSV when asked for by `Accept: text/csv` (not with q=0) or `?format=csv` (for browsers). */
@@ -109,6 +123,23 @@ export const reportRouteDocs = [
           'text/csv': { schema: z.string().meta({ description: 'user,day,available,busy,away' }) },
         },
       },
+      ...errorResponses(400, 401),
+      ...reportUnavailable,
+    },
+  }),
+  createRoute({
+    method: 'get',
+    path: '/reports/online',
+    tags: ['history'],
+    summary: 'Online users per hour',
+    description:
+      'For each hour of [from, to) up to now (hours of REPORT_TIMEZONE): the users available or busy at some moment of it, and the most at one moment (reporting.concurrency). By default the last 24 hours; at most 31 days.',
+    security: KEY_SECURITY,
+    request: {
+      query: z.object({ from: boundSchema.optional(), to: boundSchema.optional() }),
+    },
+    responses: {
+      200: json('One row per hour, oldest first', dataOf(z.array(onlineHourSchema))),
       ...errorResponses(400, 401),
       ...reportUnavailable,
     },

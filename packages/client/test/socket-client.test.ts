@@ -1,5 +1,3 @@
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import {
   type ConnectionInfo,
   createPresenceSocket,
@@ -8,11 +6,13 @@ import {
   type PresenceChange,
   type PresenceSocket,
   type PresenceSocketOptions,
-} from '../../src/client/index.js';
-import { KEYS } from '../helpers/http.js';
-import { useRealtime } from '../helpers/realtime.js';
-import { call, type RunningService } from '../helpers/service.js';
-import { closedPort, waitFor } from '../helpers/wait.js';
+} from 'presently-client';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { KEYS } from '../../../test/helpers/http.js';
+import { useRealtime } from '../../../test/helpers/realtime.js';
+import { call, type RunningService } from '../../../test/helpers/service.js';
+import { closedPort, waitFor } from '../../../test/helpers/wait.js';
 
 // The typed clients against the real service: the socket client (Node 20, so with `ws`) keeps
 // a state current, reconnects and resumes; the REST client is typed from the app itself.
@@ -105,6 +105,39 @@ describe('the socket client', () => {
     const positions = changes.map((change) => change.position);
     expect(new Set(positions).size).toBe(positions.length);
     expect(states.some((info) => info.state === 'waiting' && info.attempt >= 1)).toBe(true);
+  });
+
+  it('follows a watch list: those users only, the global counts, kept across reconnections', async () => {
+    for (const id of ['ann', 'bob', 'cat']) await ping(id, 'available');
+    const { socket, state, control, changes } = follow({ users: ['ann', 'dan'] });
+    await waitFor('the list of ann', () => state.users.get('ann')?.status === 'available');
+    await waitFor('the counts', () => state.counts.available === 3);
+    expect([...state.users.keys()]).toEqual(['ann']);
+    expect(control.made.at(-1)?.url).toContain('users=none');
+
+    await ping('bob', 'busy');
+    await ping('dan', 'busy');
+    await waitFor(
+      'dan, followed before he was known',
+      () => state.users.get('dan')?.status === 'busy',
+    );
+    await waitFor('the counts of bob too', () => state.counts.busy === 2);
+    expect(changes.map((change) => change.user)).toEqual(['dan']);
+
+    expect(socket.subscribe(['bob'])).toBe(true);
+    await waitFor('the list of bob', () => [...state.users.keys()].join() === 'bob');
+    control.made.at(-1)?.socket.terminate();
+    await waitFor('a new connection', () => control.made.length === 2 && socket.state === 'open');
+    await ping('bob', 'available');
+    await waitFor('bob again', () => state.users.get('bob')?.status === 'available');
+    expect([...state.users.keys()]).toEqual(['bob']);
+    expect(socket.users).toEqual(['bob']);
+
+    expect(socket.subscribe('none')).toBe(true);
+    await ping('ann', 'busy');
+    // ann, bob and cat available, dan busy; then ann busy: counts reach a socket following nobody.
+    await waitFor('the counts only', () => state.counts.busy === 2 && state.counts.available === 2);
+    expect(changes.map((change) => change.user)).toEqual(['dan', 'bob']);
   });
 
   it('after a resync, drops what it held and takes the next snapshot', async () => {

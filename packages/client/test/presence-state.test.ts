@@ -1,7 +1,5 @@
+import { backoffDelay, createPresenceState, type PresenceChange } from 'presently-client';
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../../src/client/backoff.js';
-import { createPresenceState } from '../../src/client/presence-state.js';
-import type { PresenceChange } from '../../src/client/protocol.js';
 
 // The client-side state and the reconnection delays: plain functions, no service needed.
 

@@ -8,6 +8,7 @@ import type {
   PresenceCleared,
   Resync,
   ServerFrame,
+  Watch,
 } from './protocol.js';
 import type { WebSocketConstructor } from './websocket.js';
 
@@ -46,6 +47,11 @@ export interface PresenceSocketOptions {
   key: string;
   /** Needed where there is no global WebSocket (Node 20): pass `WebSocket` from `ws`. */
   WebSocket?: WebSocketConstructor;
+  /**
+   * What to follow from the start (default `all`). A list is sent as a `subscribe` once each
+   * connection opens (so that it never makes a long address), after `users=none`.
+   */
+  users?: Watch;
   /** A position kept from an earlier session, to resume from. */
   since?: number;
   backoff?: BackoffOptions;
@@ -60,6 +66,14 @@ export interface PresenceSocket {
   readonly position: number | undefined;
   /** Sends a ping when connected, and says whether it did; nothing is queued while offline. */
   ping(id: string | number, status: PingStatus): boolean;
+  /**
+   * Follows these users (or everyone, or nobody) from now on, on this connection and the next
+   * ones; answered with their list, then the counts. Says whether it was sent now (else it
+   * will be on connecting).
+   */
+  subscribe(users: Watch): boolean;
+  /** What the socket follows. */
+  readonly users: Watch;
   on<E extends keyof PresenceSocketEvents>(
     event: E,
     listener: (data: PresenceSocketEvents[E]) => void,

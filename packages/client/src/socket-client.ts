@@ -1,5 +1,5 @@
 import { backoffDelay } from './backoff.js';
-import { encodeClientFrame, parseServerFrame, type ServerFrame } from './protocol.js';
+import { encodeClientFrame, parseServerFrame, type ServerFrame, type Watch } from './protocol.js';
 import type {
   ConnectionInfo,
   ConnectionState,
@@ -33,6 +33,7 @@ export function createPresenceSocket(options: PresenceSocketOptions): PresenceSo
   const Socket = options.WebSocket ?? globalWebSocket();
   const listeners = new Map<keyof PresenceSocketEvents, Set<(data: never) => void>>();
   let position = options.since;
+  let watch: Watch = options.users ?? 'all';
   let state: ConnectionState = 'connecting';
   let attempt = 0;
   let current: WebSocketLike | undefined;
@@ -69,7 +70,10 @@ export function createPresenceSocket(options: PresenceSocketOptions): PresenceSo
     } else if (frame.event === 'resync') {
       // Set, not raised: a database since replaced starts its positions over.
       position = frame.data.position;
-    } else if (frame.event === 'online-users-list') {
+    } else if (
+      frame.event === 'online-users-list' ||
+      (frame.event === 'online-users-count' && watch === 'none')
+    ) {
       // Served in full: the connection works, so the next drop starts the backoff over.
       attempt = 0;
     }
@@ -83,14 +87,17 @@ export function createPresenceSocket(options: PresenceSocketOptions): PresenceSo
     setState('connecting');
     let socket: WebSocketLike;
     try {
-      socket = new Socket(socketUrl(options.url, options.key, position));
+      socket = new Socket(socketUrl(options.url, options.key, position, watch));
     } catch {
       retry(undefined);
       return;
     }
     current = socket;
     socket.onopen = () => {
-      if (socket === current) setState('open');
+      if (socket !== current) return;
+      // A list is followed by a subscribe: answered with a fresh list of those users.
+      if (Array.isArray(watch)) sendSubscribe(socket, watch);
+      setState('open');
     };
     socket.onmessage = (event) => {
       if (socket !== current || typeof event.data !== 'string') return;
@@ -111,6 +118,11 @@ export function createPresenceSocket(options: PresenceSocketOptions): PresenceSo
     attempt += 1;
     timer = setTimeout(connect, retryInMs);
     setState('waiting', { retryInMs, ...(closeCode === undefined ? {} : { closeCode }) });
+  };
+
+  const sendSubscribe = (socket: WebSocketLike, users: Watch) => {
+    const data = { users: users === 'none' ? [] : users === 'all' ? ('all' as const) : [...users] };
+    socket.send(encodeClientFrame({ event: 'subscribe', data }));
   };
 
   /** Forgets the current socket, so that its late events are ignored, and closes it. */
@@ -138,6 +150,15 @@ export function createPresenceSocket(options: PresenceSocketOptions): PresenceSo
     ping(id, status) {
       if (current?.readyState !== OPEN) return false;
       current.send(encodeClientFrame({ event: 'user-ping', data: { id, status } }));
+      return true;
+    },
+    get users() {
+      return watch;
+    },
+    subscribe(users) {
+      watch = Array.isArray(users) ? [...users] : users;
+      if (current?.readyState !== OPEN) return false;
+      sendSubscribe(current, watch);
       return true;
     },
     on,

@@ -31,8 +31,16 @@ export function globalWebSocket(): WebSocketConstructor {
   return Socket;
 }
 
-/** The socket's address: `?key=` (browsers cannot send headers), and `since` when resuming. */
-export function socketUrl(base: string, key: string, since?: number): string {
+/**
+ * The socket's address: `?key=` (browsers cannot send headers), `since` when resuming, and
+ * `users=none` for a socket that follows nobody or a list (sent as a `subscribe` once open).
+ */
+export function socketUrl(
+  base: string,
+  key: string,
+  since?: number,
+  users: 'all' | 'none' | readonly string[] = 'all',
+): string {
   const url = new URL(base);
   if (url.protocol === 'http:') url.protocol = 'ws:';
   if (url.protocol === 'https:') url.protocol = 'wss:';
@@ -40,5 +48,7 @@ export function socketUrl(base: string, key: string, since?: number): string {
   url.searchParams.set('key', key);
   if (since === undefined) url.searchParams.delete('since');
   else url.searchParams.set('since', String(since));
+  if (users === 'all') url.searchParams.delete('users');
+  else url.searchParams.set('users', 'none');
   return url.toString();
 }

@@ -69,7 +69,14 @@ export interface ServerEvents {
 /** Payload of each client-to-server event, by event name. */
 export interface ClientEvents {
   'user-ping': { id: string | number; status: PingStatus };
+  subscribe: { users: (string | number)[] | 'all' };
 }
+
+/**
+ * What a socket follows: everyone (`all`, the default), nobody (`none`: counts only), or these
+ * users (their list, their changes, and the global counts).
+ */
+export type Watch = 'all' | 'none' | readonly string[];
 
 export type ServerEventName = keyof ServerEvents;
 
