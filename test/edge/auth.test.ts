@@ -191,7 +191,7 @@ describe('routes', () => {
     ['GET', '/users/list'],
     ['GET', '/users/list/all/extra'],
     ['GET', '/users/count/'],
-    ['POST', '/users/pings'],
+    ['POST', '/users/pingz'],
     ['GET', '/databases'],
   ])('%s %s is 404 in JSON', async (method, path) => {
     const answer = await request(app(), method, path);
