@@ -142,3 +142,50 @@ describe('a burst of pings on one socket', () => {
     await socket.close();
   });
 });
+
+describe('a socket that never reads while sending', () => {
+  it('stays bounded in the service: it is slowed down or closed as too slow, never buffered without end', async () => {
+    // No flood limit, so that only the service's own bounds answer a client this fast.
+    const unlimited = await realtime.start({ LIMIT_FRAMES_PER_SECOND: '0' });
+    const socket = await openSocket(socketUrl(unlimited));
+    await socket.next(isEvent('online-users-count'));
+    const tcp = (socket.socket as unknown as { _socket: import('node:net').Socket })._socket;
+    tcp.pause();
+    // Every ping asks for an answer the client never reads: the answers pile up on the service's
+    // side, up to what a socket may have unsent (1 MiB), then the socket is closed.
+    const padding = 'p'.repeat(1_000);
+    let sent = 0;
+    let heldBack = false;
+    const deadline = Date.now() + 30_000;
+    while (socket.socket.readyState === socket.socket.OPEN && Date.now() < deadline) {
+      if (socket.socket.bufferedAmount > 4_000_000) {
+        // Several MB wait on the client's side: the service has stopped reading it.
+        await sleep(500);
+        heldBack = socket.socket.bufferedAmount > 4_000_000;
+        if (heldBack) break;
+        continue;
+      }
+      for (let i = 0; i < 200; i++, sent++) {
+        sendRaw(socket, {
+          event: 'user-ping',
+          data: { id: `deaf-${sent % 100}`, status: sent % 2 ? 'busy' : 'available', padding },
+          ack: sent,
+        });
+      }
+      await sleep(1);
+    }
+    const closed = await Promise.race([
+      socket.closed.then(({ code }) => code),
+      sleep(heldBack ? 0 : 5_000).then(() => undefined),
+    ]);
+    // Slowed down (held back by TCP, the service taking no more than it can store) or closed
+    // as too slow (1013): in either case what the service holds for it is bounded.
+    expect(heldBack || closed === 1013).toBe(true);
+    expect(sent).toBeGreaterThan(1_000);
+    tcp.resume();
+    const health = await fetch(`http://127.0.0.1:${unlimited.port}/healthz`);
+    expect(health.status).toBe(200);
+    if (socket.socket.readyState === socket.socket.OPEN) await socket.close();
+    expect(await unlimited.stop()).toBe(0);
+  }, 90_000);
+});
