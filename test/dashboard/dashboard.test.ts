@@ -292,8 +292,10 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
     const segments = await page.$$eval('#day-chart rect.segment', (rects) =>
       rects.map((rect) => rect.getAttribute('data-status')),
     );
-    // Her day as seeded, then the ping of the seed (logged as a new user: a second interval).
-    expect(segments).toEqual(['available', 'busy', 'away', 'available', 'available']);
+    // Her day as seeded; the seed's ping of her may add an interval of the same status (it is
+    // logged as a new user's first change when the seeded history has no presence row).
+    expect(segments.slice(0, 4)).toEqual(['available', 'busy', 'away', 'available']);
+    expect(segments.slice(4).every((status) => status === 'available')).toBe(true);
 
     // A change of that user is drawn at once.
     expect((await ping('ana', 'busy')).status).toBe(200);
