@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { MAX_BULK_MESSAGE_BYTES } from '../edge/sizes.js';
 import { AppError } from '../errors.js';
 
 // Request bodies: at most so many bytes, read as JSON in UTF-8.
@@ -12,7 +13,7 @@ export const MAX_BODY_BYTES = 16 * 1024;
  * about 30 bytes of `"status": "available"`. 1 MiB leaves room for whitespace. Socket frames
  * have the same bound, for `user-pings` (ws/endpoint.ts).
  */
-export const MAX_BULK_BODY_BYTES = 1024 * 1024;
+export const MAX_BULK_BODY_BYTES = MAX_BULK_MESSAGE_BYTES;
 
 /** How a limit is written in messages and in the OpenAPI document. */
 export const sizeText = (bytes: number) =>

@@ -6,8 +6,8 @@ import type { WebSocket } from 'ws';
 import type { Database } from '../db/schema.js';
 import type { AllowedOrigins } from '../edge/origins.js';
 import { clientAddress } from '../edge/rate-limit.js';
+import { MAX_BULK_MESSAGE_BYTES } from '../edge/sizes.js';
 import type { SocketCounter } from '../edge/socket-limits.js';
-import { MAX_BULK_BODY_BYTES } from '../http/body.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../logger.js';
 import type { PingMetrics } from '../metrics/metrics.js';
@@ -30,7 +30,7 @@ export const DEFAULT_WATCH_USERS = 1_000;
  * `user-pings` carries what `POST /users/pings` does (1,000 pings); it bounds the memory a
  * frame being received holds, as the body limit does a request's.
  */
-export const MAX_FRAME_BYTES = MAX_BULK_BODY_BYTES;
+export const MAX_FRAME_BYTES = MAX_BULK_MESSAGE_BYTES;
 
 export interface SocketDeps {
   db: Kysely<Database>;
