@@ -76,13 +76,14 @@ export function useClients(database: TestDatabase): () => Promise<pg.Client> {
 }
 
 /**
- * `count` users with ids of 40 characters, available now, in one statement: a list of about
- * 65 bytes a user, for tests of large lists (30,000 users: about 2 MB, twice the bound of what a
- * socket may have unsent).
+ * `count` users with ids of 120 characters, available now, in one statement: a list of about
+ * 150 bytes a user, for tests of large lists (15,000 users: about 2 MB, twice the bound of what
+ * a socket may have unsent). Few rows with long ids: every inserted row runs the presence
+ * triggers, which a loaded machine makes slow.
  */
 export async function addFillerUsers(db: Kysely<Database>, count: number): Promise<void> {
   await sql`
     insert into presently.presence (user_id, status, last_ping)
-    select rpad('filler-' || g, 40, '.'), 'available', now() from generate_series(1, ${count}) g
+    select rpad('filler-' || g, 120, '.'), 'available', now() from generate_series(1, ${count}) g
   `.execute(db);
 }
