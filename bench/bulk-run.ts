@@ -3,10 +3,9 @@ import { fillUsers } from './fill.js';
 import { runPingLoad } from './http-load.js';
 import type { BenchOptions } from './options.js';
 import { runPgbench } from './pgbench.js';
+import { prepareRun } from './prepare.js';
 import type { BenchResults } from './report.js';
-import { buildService, startService } from './service.js';
-import { setUpDatabase } from './setup.js';
-import { phaseClock } from './stats.js';
+import { startService } from './service.js';
 
 // `npm run bench -- --bulk`: only the rows of the issue "Performance" (bulk pings, cores), each
 // beside its ceiling in the same run: pgbench's 100-row batches and single pings for bulk
@@ -20,13 +19,7 @@ export async function benchmarkBulk(
   r: BenchResults,
   log: (line: string) => void,
 ): Promise<void> {
-  const phase = phaseClock(log);
-  r.phasesS = phase.seconds;
-  const build = await phase.run('build', () => buildService());
-  r.service = { commit: build.commit, uncommitted: build.uncommitted };
-  const { scratch, db, cpu, machine } = await phase.run('database', () => setUpDatabase({ log }));
-  r.machine = machine;
-  r.database = { kind: scratch.kind, name: scratch.name };
+  const { phase, build, scratch, db, cpu } = await prepareRun(r, log);
   const start = async (workers = 1) => {
     const { awayTimeoutSeconds } = options;
     const service = await startService({

@@ -1,10 +1,9 @@
 import { fillUsers } from './fill.js';
 import { runListRead } from './list.js';
 import type { BenchOptions } from './options.js';
+import { prepareRun } from './prepare.js';
 import type { BenchResults } from './report.js';
-import { buildService, startService } from './service.js';
-import { setUpDatabase } from './setup.js';
-import { phaseClock } from './stats.js';
+import { startService } from './service.js';
 
 // `npm run bench -- --list`: only the whole-list row, at the full run's largest table size,
 // for a number in two minutes rather than the whole benchmark's five.
@@ -14,13 +13,7 @@ export async function benchmarkList(
   r: BenchResults,
   log: (line: string) => void,
 ): Promise<void> {
-  const phase = phaseClock(log);
-  r.phasesS = phase.seconds;
-  const build = await phase.run('build', () => buildService());
-  r.service = { commit: build.commit, uncommitted: build.uncommitted };
-  const { scratch, db, machine } = await phase.run('database', () => setUpDatabase({ log }));
-  r.machine = machine;
-  r.database = { kind: scratch.kind, name: scratch.name };
+  const { phase, build, scratch, db } = await prepareRun(r, log);
   const start = () =>
     startService({
       build,

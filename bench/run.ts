@@ -9,12 +9,12 @@ import { runListRead } from './list.js';
 import { benchmarkList } from './list-run.js';
 import { type BenchOptions, parseOptions } from './options.js';
 import { runPgbench } from './pgbench.js';
+import { prepareRun } from './prepare.js';
 import { cleanUpAll, sleep } from './process.js';
 import { type BenchResults, formatTable, writeResults } from './report.js';
-import { buildService, type Service, startService } from './service.js';
-import { setUpDatabase } from './setup.js';
+import { type Service, startService } from './service.js';
 import { benchmarkSockets, measureIdleSockets, measureSocketPings } from './socket-run.js';
-import { phaseClock, round } from './stats.js';
+import { round } from './stats.js';
 import { benchmarkSubscriptions, measureSubscriptions } from './subscriptions-run.js';
 import { judge } from './targets.js';
 
@@ -30,13 +30,7 @@ const n = (value: number) => value.toLocaleString('en');
 
 /** Measures into `r`, step by step: what was measured stays there if a later step fails. */
 async function benchmark(options: BenchOptions, r: BenchResults): Promise<void> {
-  const phase = phaseClock(log);
-  r.phasesS = phase.seconds;
-  const build = await phase.run('build', () => buildService());
-  r.service = { commit: build.commit, uncommitted: build.uncommitted };
-  const { scratch, db, cpu, machine } = await phase.run('database', () => setUpDatabase({ log }));
-  r.machine = machine;
-  r.database = { kind: scratch.kind, name: scratch.name };
+  const { phase, build, scratch, db, cpu } = await prepareRun(r, log);
   const { connections } = options;
 
   await phase.run('HTTP ceiling', async () => {

@@ -4,12 +4,12 @@ import { fillUsers } from './fill.js';
 import { runMemory } from './memory.js';
 import type { SocketTransport } from './memory-client.js';
 import type { BenchOptions } from './options.js';
+import { prepareRun } from './prepare.js';
 import type { BenchResults } from './report.js';
-import { buildService, type Service, type ServiceBuild, startService } from './service.js';
-import { setUpDatabase } from './setup.js';
+import { type Service, type ServiceBuild, startService } from './service.js';
 import { runSioSocketLoad } from './sio-socket-load.js';
 import { runSocketLoad } from './socket-load.js';
-import { phaseClock } from './stats.js';
+import type { phaseClock } from './stats.js';
 
 // The socket rows of both transports, /ws and Socket.IO: idle sockets' memory and fan-out (on
 // a service started for each transport, the table empty or nearly), and ping throughput at the
@@ -115,13 +115,7 @@ export async function benchmarkSockets(
   r: BenchResults,
   log: (line: string) => void,
 ): Promise<void> {
-  const phase = phaseClock(log);
-  r.phasesS = phase.seconds;
-  const build = await phase.run('build', () => buildService());
-  r.service = { commit: build.commit, uncommitted: build.uncommitted };
-  const { scratch, db, cpu, machine } = await phase.run('database', () => setUpDatabase({ log }));
-  r.machine = machine;
-  r.database = { kind: scratch.kind, name: scratch.name };
+  const { phase, build, scratch, db, cpu } = await prepareRun(r, log);
   const ctx: SocketContext = { options, r, build, databaseUrl: scratch.url, cpu, phase };
   // The first service migrates the scratch database.
   await measureIdleSockets(ctx, 'ws');

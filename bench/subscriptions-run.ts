@@ -2,10 +2,10 @@ import type pg from 'pg';
 import type { CpuTargets } from './cpu.js';
 import { fillUsers } from './fill.js';
 import type { BenchOptions } from './options.js';
+import { prepareRun } from './prepare.js';
 import type { BenchResults } from './report.js';
-import { buildService, type ServiceBuild, startService } from './service.js';
-import { setUpDatabase } from './setup.js';
-import { phaseClock } from './stats.js';
+import { type ServiceBuild, startService } from './service.js';
+import type { phaseClock } from './stats.js';
 import { runEveryoneSteady, runWatchFanout } from './subscriptions.js';
 
 // The subscription rows, each on a service started for it (after the fill of its table size):
@@ -94,13 +94,7 @@ export async function benchmarkSubscriptions(
   r: BenchResults,
   log: (line: string) => void,
 ): Promise<void> {
-  const phase = phaseClock(log);
-  r.phasesS = phase.seconds;
-  const build = await phase.run('build', () => buildService());
-  r.service = { commit: build.commit, uncommitted: build.uncommitted };
-  const { scratch, db, cpu, machine } = await phase.run('database', () => setUpDatabase({ log }));
-  r.machine = machine;
-  r.database = { kind: scratch.kind, name: scratch.name };
+  const { phase, build, scratch, db, cpu } = await prepareRun(r, log);
   // The service migrates the scratch database when it first starts; it must not run during
   // the fills (it would replay every change to its snapshots).
   await phase.run('migrate', async () =>
