@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AppDeps } from '../../src/http/app.js';
-import { listUsers } from '../../src/presence/repository.js';
+import { listUsers, setAwayTimeout } from '../../src/presence/repository.js';
 import { useTestDatabase } from '../helpers/database.js';
 import { KEYS, testApp } from '../helpers/http.js';
 
@@ -33,11 +33,14 @@ describe('the streamed whole list', () => {
     // Ids a validated ping cannot store but the table can (rows from before the rules, or
     // written with SQL): the JSON must escape them exactly as JavaScript does.
     const odd = ['"', '\\', '/', '\t', '\u0001', '\u007f', '\u2028', 'é', '😀', '</script>', '{}'];
+    // Every ping is far from the away timeout (a day here), so no user turns away between the
+    // streamed read and the one-piece read however long the comparison takes.
+    await setAwayTimeout(database.db, 86_400);
     await sql`
       insert into presently.presence (user_id, status, last_ping)
       select (${odd}::text[])[g % ${odd.length} + 1] || g::text || (${odd}::text[])[g % 5 + 1],
              case when g % 3 = 0 then 'busy' else 'available' end,
-             now() - make_interval(secs => g * 7.3)
+             now() - make_interval(secs => g * 7.3 + case when g % 4 = 0 then 86_400 * 2 else 0 end)
       from generate_series(1, 3001) g
     `.execute(database.db);
     for (const listChunkRows of [7, 1_000, 3_001, 10_000]) {
