@@ -35,13 +35,16 @@ export interface HttpLoadOptions {
   changeShare?: number;
   /** Where the walk over the users starts (so that runs do not all begin at user 1). */
   start?: number;
+  /** A named session every ping carries (none: the user's default session). */
+  session?: string;
   cpu?: CpuTargets;
 }
 
 export async function runHttpLoad(
   options: HttpLoadOptions,
 ): Promise<HttpLoadResult & { flipped: Set<number> }> {
-  const bodies = pingBodies(options.users, options.changeShare ?? 0, options.start ?? 0);
+  const { users, changeShare = 0, start = 0, session } = options;
+  const bodies = pingBodies(users, changeShare, start, session);
   const sampler = options.cpu ? startCpuSampler(options.cpu) : undefined;
   const result = await autocannon({
     url: `${options.url}/users/ping`,

@@ -14,6 +14,8 @@ export type BenchMode =
   | 'subscriptions-quick'
   | 'bulk'
   | 'bulk-quick'
+  | 'sessions'
+  | 'sessions-quick'
   | 'socketio'
   | 'socketio-quick';
 
@@ -68,6 +70,8 @@ export interface BenchOptions {
   awayTimeoutSeconds: number;
   watchFanout: WatchFanoutOptions;
   everyone: EveryoneOptions;
+  /** Users of two named sessions each, for the sessions rows (--sessions), smallest first. */
+  sessionsUsers: number[];
 }
 
 const FULL: BenchOptions = {
@@ -99,6 +103,7 @@ const FULL: BenchOptions = {
     durationS: 25,
   },
   everyone: { users: 100_000, sockets: 50, periodMs: 100, durationS: 60, settleS: 30 },
+  sessionsUsers: [1_000, 1_000_000],
 };
 
 const QUICK: BenchOptions = {
@@ -118,6 +123,7 @@ const QUICK: BenchOptions = {
   fillTimeoutS: 30,
   watchFanout: { ...FULL.watchFanout, users: 20_000, sockets: 1_000, durationS: 10 },
   everyone: { ...FULL.everyone, users: 20_000, durationS: 10, settleS: 15 },
+  sessionsUsers: [1_000, 20_000],
 };
 
 const LIST: BenchOptions = { ...FULL, mode: 'list', scaleUsers: [1_000_000], mainUsers: 1_000_000 };
@@ -130,10 +136,13 @@ const subscriptionsOnly = (base: BenchOptions, mode: BenchMode): BenchOptions =>
   return { ...base, mode, scaleUsers, mainUsers: scaleUsers.at(-1) ?? 0 };
 };
 
-export const USAGE = `npm run bench [-- --quick | --list | --subscriptions [--quick] | --bulk [--quick] | --socketio [--quick]]
+export const USAGE = `npm run bench [-- --quick | --list | --subscriptions [--quick] | --bulk [--quick] | --sessions [--quick] | --socketio [--quick]]
   --quick           a smoke check in a minute or two: smaller tables, fewer sockets, shorter runs
   --bulk            only bulk pings (1,000 a request) beside pgbench's batches and single pings,
                     and WORKERS=2 beside 1, at 100,000 users (3 min); with --quick, at 20,000
+  --sessions        only users of two named sessions each (phone, laptop), at 1,000 and
+                    1,000,000 users: named-session heartbeats over HTTP, and the away sweep over
+                    the sessions with nobody due and with 1% due (4 min); with --quick, at 20,000
   --list            only the whole list (GET /users/list/all) at 1,000,000 users, after the fill (2 min)
   --subscriptions   only the subscription rows: watch-list fan-out to 10,000 sockets at 1,000,000
                     users, and 50 sockets following everyone at 100,000 users (4 to 5 min);
@@ -151,6 +160,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       list: { type: 'boolean', default: false },
       subscriptions: { type: 'boolean', default: false },
       bulk: { type: 'boolean', default: false },
+      sessions: { type: 'boolean', default: false },
       socketio: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -161,6 +171,9 @@ export function parseOptions(argv: string[]): BenchOptions {
   }
   if (values.bulk) {
     return values.quick ? { ...QUICK, mode: 'bulk-quick' } : { ...FULL, mode: 'bulk' };
+  }
+  if (values.sessions) {
+    return values.quick ? { ...QUICK, mode: 'sessions-quick' } : { ...FULL, mode: 'sessions' };
   }
   if (values.subscriptions) {
     return values.quick

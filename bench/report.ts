@@ -11,6 +11,7 @@ import type { MemoryResult } from './memory.js';
 import type { BenchMode } from './options.js';
 import type { PgbenchRun, PgbenchSeries } from './pgbench.js';
 import { ROOT } from './process.js';
+import type { SessionsPoint } from './sessions-run.js';
 import type { SioPingResult } from './sio-socket-load.js';
 import type { SocketLoadResult } from './socket-load.js';
 import type { EveryoneSteadyResult, WatchFanoutResult } from './subscriptions.js';
@@ -78,6 +79,8 @@ export interface BenchResults {
     bulk: BulkLoadResult;
     workers2: { single: PingRun; bulk: BulkLoadResult };
   };
+  /** Users of two named sessions each (--sessions), smallest first. */
+  sessions?: SessionsPoint[];
   serviceWarnings: string[];
   targets: Target[];
 }
@@ -145,6 +148,20 @@ export function formatTable(r: BenchResults): string {
       perCommit(b.workers2.single),
     );
     bulkRow(`HTTP bulk ping (${fmt(b.bulk.pingsPerRequest)}/request), WORKERS=2`, b.workers2.bulk);
+  }
+  for (const p of r.sessions ?? []) {
+    const w = p.sweeps;
+    const sessions = `${fmt(p.users)} users x 2 sessions`;
+    http(
+      `HTTP ping, named-session heartbeats, ${sessions}`,
+      p.heartbeats,
+      `${perCommit(p.heartbeats)}, ${p.hotPercent}% of session updates HOT`,
+    );
+    rows.push([
+      `away sweep, ${sessions}`,
+      `${w.idleMs} ms`,
+      `nobody due (median of 5); ${w.dueMs} ms with 1% due (${fmt(w.ended)} sessions ended)`,
+    ]);
   }
   if (r.socket) {
     const s = r.socket;

@@ -13,6 +13,7 @@ import { prepareRun } from './prepare.js';
 import { cleanUpAll, sleep } from './process.js';
 import { type BenchResults, formatTable, writeResults } from './report.js';
 import { type Service, startService } from './service.js';
+import { benchmarkSessions } from './sessions-run.js';
 import { benchmarkSockets, measureIdleSockets, measureSocketPings } from './socket-run.js';
 import { round } from './stats.js';
 import { benchmarkSubscriptions, measureSubscriptions } from './subscriptions-run.js';
@@ -156,6 +157,7 @@ async function main() {
   try {
     if (options.mode === 'list') await benchmarkList(options, r, log);
     else if (options.mode.startsWith('bulk')) await benchmarkBulk(options, r, log);
+    else if (options.mode.startsWith('sessions')) await benchmarkSessions(options, r, log);
     else if (options.mode.startsWith('subscriptions'))
       await benchmarkSubscriptions(options, r, log);
     else if (options.mode.startsWith('socketio')) await benchmarkSockets(options, r, log);

@@ -1,134 +1,110 @@
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
-import { pino } from 'pino';
-import { migrate, readMigrations } from '../src/db/migrate.js';
-import { createScratchDatabase } from './database.js';
+import type pg from 'pg';
+import { heartbeatStatusSql } from './users.js';
 
-// Sessions at scale (migrations/0007): users with two named sessions each (a phone and a
-// laptop), then the cost of the away sweep with nothing due and with 1% due, and named-session
-// heartbeat throughput (batches of 1,000 as the group commit writes them, two in flight), at
-// 1,000 users and at SESSIONS_USERS (default 1,000,000). Also checks that heartbeats stayed HOT.
-//
-//   npx tsx bench/sessions.ts            (DATABASE_URL, or an embedded server)
+// Sessions at scale (migrations/0007): users of two named sessions each (a phone and a laptop),
+// and what the away sweep costs over them. The heartbeats themselves go through the service
+// (sessions-run.ts).
 
-const BIG = Number(process.env.SESSIONS_USERS ?? 1_000_000);
-const SECONDS = Number(process.env.SESSIONS_SECONDS ?? 10);
-const BATCH = 1_000;
+export interface SessionSweeps {
+  /** The sweep with nobody due, median of five. */
+  idleMs: number;
+  /** The sweep with 1% of the users' phone sessions due. */
+  dueMs: number;
+  /** Sessions that sweep ended. */
+  ended: number;
+}
 
 /**
- * Users and their two sessions, written directly with triggers off (superuser: the embedded
- * server's): a consistent state set by hand (every user available, logged so, the totals
- * matching) rather than a million changes through the log, which is not what is measured here.
+ * Users from..to (the benchmark's ids, each with its heartbeat status) and their two sessions,
+ * written directly with triggers off (a superuser: the embedded server's): a consistent state
+ * set by hand (every user logged with the status of its sessions, the totals matching) rather
+ * than millions of changes through the log, which is not what is measured here.
  */
-async function fill(client: pg.Client, users: number) {
+export async function fillSessions(
+  client: pg.Client,
+  from: number,
+  to: number,
+  timeoutS: number,
+): Promise<number> {
   const started = performance.now();
+  const status = heartbeatStatusSql('i');
   await client.query('begin');
   await client.query('set local session_replication_role = replica');
   await client.query(
     `insert into presently.presence (user_id, status, last_ping, logged_status, logged_at)
-     select 'u' || i, null, now(), 'available', now() from generate_series(1, $1::int) i`,
-    [users],
+     select i::text, null, now(), ${status}, now() from generate_series($1::int, $2::int) i`,
+    [from, to],
   );
   await client.query(
     `insert into presently.sessions (user_id, session, status, last_ping, timeout)
-     select 'u' || i, s, 'available', now(), interval '60 seconds'
-     from generate_series(1, $1::int) i cross join unnest(array['phone', 'laptop']) s`,
-    [users],
+     select i::text, s, ${status}, now(), make_interval(secs => $3)
+     from generate_series($1::int, $2::int) i cross join unnest(array['phone', 'laptop']) s`,
+    [from, to, timeoutS],
   );
-  await client.query('update presently.status_totals set available = $1, busy = 0, away = 0', [
-    users,
-  ]);
+  await client.query(
+    `update presently.status_totals t set available = c.available, busy = c.busy, away = 0
+     from (select count(*) filter (where logged_status = 'available') as available,
+                  count(*) filter (where logged_status = 'busy') as busy
+           from presently.presence) c`,
+  );
   await client.query('commit');
   await client.query('vacuum analyze presently.presence, presently.sessions');
   return (performance.now() - started) / 1000;
 }
 
-async function sweepMs(client: pg.Client, runs = 5) {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const started = performance.now();
-    await client.query('select presently.sweep_away()');
-    times.push(performance.now() - started);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(runs / 2)] ?? 0;
-}
-
-async function heartbeats(url: string, users: number) {
-  const clients = await Promise.all([1, 2].map(() => connect(url)));
-  const until = performance.now() + SECONDS * 1000;
-  let pings = 0;
-  await Promise.all(
-    clients.map(async (client) => {
-      while (performance.now() < until) {
-        const start = Math.floor(Math.random() * Math.max(1, users - BATCH));
-        const ids = Array.from(
-          { length: Math.min(BATCH, users) },
-          (_, i) => `u${start + i + 1}`,
-        ).sort();
-        await client.query(
-          `select presently.ping_many($1::text[], array_fill('available'::text, array[$2::int]),
-             array_fill('phone'::text, array[$2::int]), array_fill(null::float8, array[$2::int]))`,
-          [ids, ids.length],
-        );
-        pings += ids.length;
-      }
-    }),
+/**
+ * The sweep with nobody due, then with 1% of the phone sessions due (their last ping pushed
+ * back past the timeout by hand); the ended sessions are put back afterwards, as they were.
+ */
+export async function measureSweeps(client: pg.Client, timeoutS: number): Promise<SessionSweeps> {
+  const idle: number[] = [];
+  for (let run = 0; run < 5; run++) idle.push(await timed(client, 'select presently.sweep_away()'));
+  const due = `session = 'phone' and hashtext(user_id) % 100 = 0`;
+  await client.query('set session_replication_role = replica');
+  await client.query(
+    `update presently.sessions set last_ping = now() - make_interval(secs => $1 + 60)
+     where ${due}`,
+    [timeoutS],
   );
-  await Promise.all(clients.map((client) => client.end()));
-  return pings / SECONDS;
+  await client.query('set session_replication_role = origin');
+  const { rows } = await client.query<{ n: number }>(
+    `select count(*)::int as n from presently.sessions where ${due}`,
+  );
+  const dueMs = await timed(client, 'select presently.sweep_away()');
+  await client.query('set session_replication_role = replica');
+  await client.query(
+    `insert into presently.sessions (user_id, session, status, last_ping, timeout)
+     select user_id, 'phone', status, last_ping, timeout from presently.sessions
+     where session = 'laptop' and hashtext(user_id) % 100 = 0
+     on conflict do nothing`,
+  );
+  await client.query('set session_replication_role = origin');
+  return { idleMs: median(idle), dueMs, ended: rows[0]?.n ?? 0 };
 }
 
-async function connect(url: string) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  return client;
-}
-
-async function measure(users: number) {
-  const scratch = await createScratchDatabase({
-    databaseUrl: process.env.DATABASE_URL,
-    log: console.log,
-  });
-  try {
-    await migrate(scratch.url, await readMigrations(), pino({ level: 'warn' }));
-    const client = await connect(scratch.url);
-    const fillSeconds = await fill(client, users);
-    const idle = await sweepMs(client);
-    const rate = await heartbeats(scratch.url, users);
-    const { rows } = await client.query(
+/** Share of the session updates since the last call that were HOT (no index touched). */
+export function hotUpdates(client: pg.Client) {
+  let seen = { updates: 0, hot: 0 };
+  return async (): Promise<number> => {
+    const { rows } = await client.query<{ updates: number; hot: number }>(
       `select n_tup_upd::int as updates, n_tup_hot_upd::int as hot
        from pg_stat_user_tables where relid = 'presently.sessions'::regclass`,
     );
-    // 1% of the sessions due: their last ping pushed back past the timeout.
-    await client.query(`set session_replication_role = replica`);
-    await client.query(
-      `update presently.sessions set last_ping = now() - interval '2 minutes'
-       where session = 'phone' and hashtext(user_id) % 50 = 0`,
-    );
-    await client.query(`set session_replication_role = origin`);
-    const started = performance.now();
-    const { rows: swept } = await client.query('select presently.sweep_away() as n');
-    const dueMs = performance.now() - started;
-    await client.end();
-    return {
-      users,
-      sessions: 2 * users,
-      fillSeconds,
-      idleSweepMs: idle,
-      dueSweepMs: dueMs,
-      swept: swept[0].n,
-      heartbeatsPerSecond: rate,
-      hot: rows[0],
-    };
-  } finally {
-    await scratch.drop();
-  }
+    const now = rows[0] ?? seen;
+    const updates = now.updates - seen.updates;
+    const share = updates > 0 ? (now.hot - seen.hot) / updates : 0;
+    seen = now;
+    return Math.round(share * 100);
+  };
 }
 
-const small = await measure(1_000);
-console.log(JSON.stringify(small));
-const big = await measure(BIG);
-console.log(JSON.stringify(big));
-console.log(
-  `heartbeats at ${BIG} users: ${(big.heartbeatsPerSecond / small.heartbeatsPerSecond).toFixed(2)} of the 1,000-user figure`,
-);
+async function timed(client: pg.Client, statement: string): Promise<number> {
+  const started = performance.now();
+  await client.query(statement);
+  return Math.round((performance.now() - started) * 10) / 10;
+}
+
+function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+}

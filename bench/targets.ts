@@ -147,6 +147,17 @@ export function judge(r: BenchResults, mainUsers: number): Target[] {
       `${fmt(b.workers2.single.rps)}/s = ${cores.toFixed(2)} x ${fmt(b.single.rps)}/s (bulk: ${fmt(b.workers2.bulk.pingsPerSecond)} vs ${fmt(b.bulk.pingsPerSecond)} pings/s)`,
     );
   }
+  const sessions = r.sessions ?? [];
+  const first = sessions[0];
+  const last = sessions.at(-1);
+  if (first && last && last !== first) {
+    const ratio = last.heartbeats.rps / first.heartbeats.rps;
+    add(
+      `named-session heartbeats with ${fmt(last.users)} users x 2 sessions >= 0.8 x with ${fmt(first.users)}`,
+      ratio >= 0.8,
+      `${fmt(last.heartbeats.rps)}/s vs ${fmt(first.heartbeats.rps)}/s = ${ratio.toFixed(2)}; sweep ${last.sweeps.idleMs} ms a run (${last.sweeps.dueMs} ms with 1% due)`,
+    );
+  }
   return targets;
 }
 

@@ -31,10 +31,11 @@ export function userWalk(users: number, start = 0): () => number {
  * The status each ping carries. Heartbeats: each user's own status, always. Mixed: a share of
  * pings flips its user's status (which the user keeps from then on), so about that share of
  * pings are changes. `changed()` says how many were sent; `flipped` which users no longer have
- * their heartbeat status.
+ * their heartbeat status. With `session`, every ping names that session of its user.
  */
-export function pingBodies(users: number, changeShare = 0, start = 0) {
+export function pingBodies(users: number, changeShare = 0, start = 0, session?: string) {
   const next = userWalk(users, start);
+  const named = session === undefined ? '' : `,"session":${JSON.stringify(session)}`;
   const flipped = new Set<number>();
   let changes = 0;
   return {
@@ -46,7 +47,7 @@ export function pingBodies(users: number, changeShare = 0, start = 0) {
         else flipped.add(user);
       }
       const status = flipped.has(user) ? otherStatus(heartbeatStatus(user)) : heartbeatStatus(user);
-      return `{"id":${user},"status":"${status}"}`;
+      return `{"id":${user},"status":"${status}"${named}}`;
     },
     changed: () => changes,
     flipped,
