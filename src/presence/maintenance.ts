@@ -5,7 +5,10 @@ import { sweepAway } from './changes.js';
 import { createPeriodicTask } from './periodic.js';
 import { pruneAllHistory } from './retention.js';
 
-/** Sockets learn of a timeout within about this long of it. */
+/**
+ * Sockets learn of a timeout within about this long of it (or ten times a sweep's cost, when
+ * that is longer: about 5 s at a million users of two sessions).
+ */
 const SWEEP_INTERVAL_MS = 1_000;
 /** History past its retention is pruned about this often. */
 const PRUNE_INTERVAL_MS = 60_000;
@@ -49,6 +52,9 @@ export function createMaintenance(options: {
     name: 'away sweep',
     logger,
     intervalMs: intervals.sweepMs,
+    // A sweep reads every user and session: at a million users of two sessions it takes about
+    // half a second of PostgreSQL's time, which every second would be half a core.
+    paced: true,
     run: async () => {
       const swept = await sweepAway(db);
       if (swept > 0) logger.debug({ swept }, 'users marked away');

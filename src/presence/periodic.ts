@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import { pacedInterval, typicalCost } from '../pacing.js';
 
 export interface PeriodicTask {
   start(): void;
@@ -7,7 +8,9 @@ export interface PeriodicTask {
 }
 
 /**
- * Runs `run` every `intervalMs`, one run at a time, the first one `firstAfterMs` after start.
+ * Runs `run` every `intervalMs`, one run at a time, the first one `firstAfterMs` after start;
+ * with `paced`, no sooner than ten times a run's typical cost after the last (src/pacing.ts), so
+ * that work growing with the data (the away sweep at a million users) never takes a core.
  * Every instance runs such tasks (the away sweep, history pruning): their SQL makes concurrent
  * runs safe, so no instance has to be elected. A failure is logged once per outage, since the
  * database being away is reported elsewhere too.
@@ -18,17 +21,22 @@ export function createPeriodicTask(options: {
   intervalMs: number;
   /** When the first run comes after start (default: `intervalMs`). */
   firstAfterMs?: number;
+  paced?: boolean;
   run: () => Promise<void>;
 }): PeriodicTask {
   const { name, logger, intervalMs, run } = options;
+  let costMs = 0;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = true;
   let failing = false;
 
   const runOnce = async () => {
+    const started = performance.now();
     try {
       await run();
+      // A failed run's time says how long the database took to fail, not what the work costs.
+      costMs = typicalCost(costMs, performance.now() - started, intervalMs);
       if (failing) logger.info(`${name} running again`);
       failing = false;
     } catch (error) {
@@ -37,7 +45,7 @@ export function createPeriodicTask(options: {
     }
   };
 
-  const schedule = (delay = intervalMs) => {
+  const schedule = (delay = options.paced ? pacedInterval(intervalMs, costMs) : intervalMs) => {
     if (stopped) return;
     timer = setTimeout(() => {
       running = runOnce().finally(() => schedule());

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
+import { pacedInterval, typicalCost } from '../pacing.js';
 import { readSnapshotJson } from '../presence/repository.js';
 import { readCountsJson } from '../presence/snapshots.js';
 import { encodeJsonFrame } from './frames.js';
@@ -34,15 +35,6 @@ export interface SnapshotPumpOptions {
   retryMs?: number;
 }
 
-/**
- * Snapshots take at most about a tenth of the time: a kind of snapshot whose last round took
- * `t` (reading it in PostgreSQL and handing it to the sockets) comes again no sooner than
- * `COST_FACTOR × t` after it. A list of a thousand users costs a millisecond and follows changes
- * every interval; a million users' list costs seconds and comes every tens of seconds, while
- * counts and changes keep flowing.
- */
-export const COST_FACTOR = 10;
-
 interface ListSnapshot {
   version: number;
   readAt: number;
@@ -56,7 +48,10 @@ interface ListSnapshot {
  * round as JSON built by PostgreSQL, framed once, held once, and given latest-wins (hub.offer),
  * so it never queues up or closes a socket. A socket that follows a list gets the list of its
  * users whenever one of them changed, all such lists read in one query. Versions keep a socket
- * from receiving an older snapshot after a newer one.
+ * from receiving an older snapshot after a newer one. Each kind of snapshot is paced by its cost
+ * (src/pacing.ts): a list of a thousand users costs a millisecond and follows changes every
+ * interval; a million users' list costs seconds and comes every tens of seconds, while counts
+ * and changes keep flowing.
  */
 export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
   const { db, hub, logger, intervalMs } = options;
@@ -84,8 +79,8 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
   let stopped = false;
   let failing = false;
 
-  const listInterval = () => Math.max(intervalMs, COST_FACTOR * listCostMs);
-  const countsInterval = () => Math.max(intervalMs, COST_FACTOR * countsCostMs);
+  const listInterval = () => pacedInterval(intervalMs, listCostMs);
+  const countsInterval = () => pacedInterval(intervalMs, countsCostMs);
   const followsEveryone = (peer: Peer) => watch.watchOf(peer) === 'all';
 
   /** When the next round is due, or undefined when there is nothing to do. */
@@ -286,17 +281,6 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     peer.countsVersion = latest.version;
     waiting.delete(peer);
   }
-}
-
-/**
- * The cost a kind of snapshot is judged by: a moving average, each round's cost taken at most at
- * four times the average (plus an interval), so that one round slowed by a database that
- * stalled for seconds does not hold snapshots back for a minute, while a list that really grew
- * is followed within a few rounds.
- */
-export function typicalCost(previous: number, sample: number, intervalMs: number): number {
-  if (previous === 0) return Math.min(sample, intervalMs);
-  return 0.7 * previous + 0.3 * Math.min(sample, 4 * previous + intervalMs);
 }
 
 const encodeCounts = (json: string | undefined) =>

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { createSnapshotPump, typicalCost } from '../../src/realtime/snapshots.js';
+import { typicalCost } from '../../src/pacing.js';
+import { createSnapshotPump } from '../../src/realtime/snapshots.js';
 import { silentLogger, useTestDatabase } from '../helpers/database.js';
 import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
 import { isEvent } from '../helpers/socket.js';
