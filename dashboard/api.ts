@@ -6,6 +6,24 @@ import type { OnlineHour, StatusInterval } from './charts.js';
 // are the server's own): these few shapes are written out here, as the API documents them.
 
 export class KeyRefused extends Error {}
+class NotFound extends Error {}
+
+/** One of a user's live sessions (devices), as `GET /users/{id}/status` lists them. */
+export interface SessionPresence {
+  session: string;
+  status: 'available' | 'busy';
+  time: number;
+}
+
+/**
+ * `GET /users/{id}/status`: a list item's fields, and the user's sessions (left out for a user
+ * who never named one), override and message expiry, each only while set.
+ */
+export interface UserState extends OnlineUser {
+  sessions?: SessionPresence[];
+  override?: { status: 'busy' | 'away'; expires: string | null };
+  message_expires?: string | null;
+}
 
 export interface ListPage {
   data: OnlineUser[];
@@ -18,6 +36,8 @@ export interface Api {
     filter: StatusFilter,
     options: { limit: number; cursor?: string | undefined; prefix?: string | undefined },
   ): Promise<ListPage>;
+  /** One user now, with sessions, override and message; undefined for a user not known. */
+  userState(user: string): Promise<UserState | undefined>;
   /** Online users per hour over the last day. */
   onlineHours(): Promise<OnlineHour[]>;
   /** A user's intervals over [from, to): every page of them. */
@@ -32,12 +52,23 @@ export function createApi(key: string): Api {
     }
     const response = await fetch(url, { headers: { Authorization: `Bearer ${key}` } });
     if (response.status === 401) throw new KeyRefused('the key was refused');
+    if (response.status === 404) throw new NotFound(`${path} answered 404`);
     if (!response.ok) throw new Error(`${path} answered ${response.status}`);
     return (await response.json()) as T;
   };
   return {
     listPage: (filter, { limit, cursor, prefix }) =>
       get<ListPage>(`/users/list/${filter}`, { limit: String(limit), cursor, prefix }),
+    async userState(user) {
+      try {
+        return (await get<{ data: UserState }>(`/users/${encodeURIComponent(user)}/status`, {}))
+          .data;
+      } catch (error) {
+        // A user deleted meanwhile (cleared, or removed with SQL) has nothing to show.
+        if (error instanceof NotFound) return undefined;
+        throw error;
+      }
+    },
     onlineHours: async () => (await get<{ data: OnlineHour[] }>('/reports/online', {})).data,
     async history(user, from, to) {
       const intervals: StatusInterval[] = [];

@@ -7,6 +7,9 @@ import type {
 } from 'presently-client/socket';
 import { type Api, KeyRefused } from './api.js';
 import { onlineChart, timelineChart } from './charts.js';
+import { detailsOf } from './details.js';
+import { createDevices, type Devices } from './devices.js';
+import { ago, row } from './rows.js';
 
 /**
  * Rows on a page. The page holds one page of the list (read by REST, in id order) and follows
@@ -18,6 +21,11 @@ const SEARCH_DELAY_MS = 200;
 /** The chart of the last day is read again this often (it changes by the hour). */
 const CHART_REFRESH_MS = 60_000;
 const DAY_MS = 86_400_000;
+/**
+ * The opened user's devices are read again this often: a session that starts, changes or ends
+ * without changing the merged status is announced by no socket frame.
+ */
+const DETAILS_REFRESH_MS = 5_000;
 
 export interface LiveSession {
   state: PresenceState;
@@ -59,6 +67,7 @@ export function createView(document: Document): View {
   const day = element('day');
   const dayTitle = element('day-title');
   const dayChart = element('day-chart');
+  const dayDevices = element('day-devices');
   const counts = {
     available: element('count-available'),
     busy: element('count-busy'),
@@ -67,6 +76,7 @@ export function createView(document: Document): View {
   const filterButtons = [...document.querySelectorAll<HTMLButtonElement>('[data-filter]')];
 
   let session: LiveSession | undefined;
+  let devices: Devices | undefined;
   let stopSession: (() => void) | undefined;
   let keyRefused: () => void = () => {};
   let drawScheduled = false;
@@ -104,6 +114,7 @@ export function createView(document: Document): View {
       next = answer.next;
       failure = '';
       current.socket.subscribe(page.map((row) => row.user));
+      track();
     } catch (error) {
       if (ticket !== loading) return;
       if (!(error instanceof KeyRefused) && /answered 400/.test(String(error))) {
@@ -113,6 +124,25 @@ export function createView(document: Document): View {
       } else failed(error, 'the list');
     }
     scheduleRender();
+  };
+
+  /**
+   * The page's rows keep their message from the socket's frames: the client's state keeps each
+   * user's status and time only.
+   */
+  const noteMessages = (users: { user: string; message?: string | undefined }[]) => {
+    for (const { user, message } of users) {
+      const read = page.find((entry) => entry.user === user);
+      if (!read) continue;
+      if (message === undefined) delete read.message;
+      else read.message = message;
+    }
+  };
+
+  /** The devices to know: the page's rows and the user opened. */
+  const track = () => {
+    const users = page.map((read) => read.user);
+    devices?.track(selected === undefined ? users : [...users, selected]);
   };
 
   const loadChart = async () => {
@@ -155,9 +185,12 @@ export function createView(document: Document): View {
     rows.replaceChildren(
       ...page.map((read) => {
         const now = state.users.get(read.user);
-        return row(now ? { user: read.user, ...now } : read, read.user === selected);
+        const shown = now ? { ...read, ...now, user: read.user } : read;
+        return row(shown, read.user === selected, devices?.get(read.user));
       }),
     );
+    if (selected !== undefined)
+      dayDevices.replaceChildren(...detailsOf(devices?.get(selected), ago));
     const first = (cursors.length - 1) * PAGE_ROWS + 1;
     const searched = prefix === '' ? '' : ` whose id starts with “${prefix}”`;
     note.textContent =
@@ -211,6 +244,9 @@ export function createView(document: Document): View {
     const user = tr?.dataset.user;
     if (user === undefined) return;
     selected = user;
+    track();
+    // Opened: read at once, whatever the page's read said a moment ago.
+    devices?.refresh(user);
     scheduleRender();
     void loadDay(user);
   });
@@ -250,17 +286,29 @@ export function createView(document: Document): View {
       session = next;
       selected = undefined;
       day.hidden = true;
+      const current = createDevices(next.api, scheduleRender, (error) =>
+        failed(error, 'a user’s devices'),
+      );
+      devices = current;
       const stops = [
         next.state.onUpdate(scheduleRender),
+        next.socket.on('list', (users) => noteMessages(users)),
         next.socket.on('change', (change) => {
+          if (change.status !== null) noteMessages([change]);
+          current.refresh(change.user);
           if (change.user === selected) void loadDay(change.user);
         }),
         // After a resync the socket's state starts over: read the page again.
         next.socket.on('resync', () => void loadPage()),
       ];
       const chartTimer = setInterval(loadChart, CHART_REFRESH_MS);
+      const detailsTimer = setInterval(() => {
+        if (selected !== undefined) current.refresh(selected);
+      }, DETAILS_REFRESH_MS);
       stopSession = () => {
         clearInterval(chartTimer);
+        clearInterval(detailsTimer);
+        current.stop();
         for (const stop of stops) stop();
       };
       keyForm.hidden = true;
@@ -275,37 +323,6 @@ export function createView(document: Document): View {
       connection.textContent = describe(info);
     },
   };
-}
-
-function row(
-  { user, status, time }: { user: string; status: string; time: number },
-  selected: boolean,
-) {
-  const cell = (text: string, className = '') => {
-    const td = document.createElement('td');
-    td.textContent = text;
-    td.className = className;
-    return td;
-  };
-  const seen = cell(ago(time), 'seen');
-  seen.dataset.time = String(time);
-  const tr = document.createElement('tr');
-  tr.dataset.user = user;
-  tr.dataset.status = status;
-  tr.title = `Show the day of ${user}`;
-  if (selected) tr.setAttribute('aria-selected', 'true');
-  tr.append(cell(user, 'user'), cell(status, `status status-${status}`), seen);
-  return tr;
-}
-
-/** How long ago a Unix time (seconds) was, by this browser's clock. */
-export function ago(time: number): string {
-  const seconds = Math.max(0, Math.floor(Date.now() / 1000 - time));
-  if (seconds < 1) return 'just now';
-  if (seconds < 60) return `${seconds} s ago`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
-  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
-  return `${Math.floor(seconds / 86_400)} d ago`;
 }
 
 function describe(info: ConnectionInfo | undefined): string {

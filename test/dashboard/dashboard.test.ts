@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait.js';
 // The dashboard in a real browser (the system's Chromium, driven by playwright-core; no browser
 // is ever downloaded), on the real service, with a hundred thousand users and a day of history:
 // it is built from this tree first, as `npm run build` would. SCREENSHOT=1 also refreshes
-// docs/dashboard.png and docs/dashboard-search.png.
+// docs/dashboard.png, docs/dashboard-search.png and docs/dashboard-devices.png.
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const STEP_MS = 10_000;
@@ -69,8 +69,31 @@ afterAll(async () => {
 
 const ping = (id: string, status: string) =>
   call(service, 'POST', '/users/ping', KEYS.access, { id, status });
+/** A ping from one of hana's devices, which lapses in an hour (not in the default minute). */
+const pingFrom = (session: string, status: string) =>
+  call(service, 'POST', '/users/ping', KEYS.access, { id: 'hana', status, session, timeout: 3600 });
+const inHours = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString();
+/** Hana's message: markup and quotes that must show as typed, never as markup. */
+const MESSAGE = 'Focus time <b>until 3</b> & "no calls" <img src=x>';
 
-/** A team at work: some available, some busy, two away for a while (pings in the past). */
+/** Hana, through the API: a laptop and a phone, do-not-disturb for two hours, a message. */
+async function seedDevices() {
+  expect((await pingFrom('laptop', 'available')).status).toBe(200);
+  expect((await pingFrom('phone', 'busy')).status).toBe(200);
+  const override = { status: 'busy', expires: inHours(2) };
+  expect((await call(service, 'PUT', '/users/hana/override', KEYS.access, override)).status).toBe(
+    200,
+  );
+  const message = { text: MESSAGE, expires: inHours(1) };
+  expect((await call(service, 'PUT', '/users/hana/message', KEYS.access, message)).status).toBe(
+    200,
+  );
+}
+
+/**
+ * A team at work: some available, some busy, two away for a while (pings in the past), and hana
+ * on two devices, with do-not-disturb and a message.
+ */
 async function seed() {
   for (const [id, status] of [
     ['ana', 'available'],
@@ -86,6 +109,7 @@ async function seed() {
     values ('farah', 'available', now() - interval '7 minutes'),
            ('gus', 'busy', now() - interval '2 hours')
   `.execute(realtime.db);
+  await seedDevices();
 }
 
 /**
@@ -156,6 +180,14 @@ async function openDashboard(page: Page): Promise<void> {
 }
 
 const text = (page: Page, selector: string) => page.textContent(selector);
+/** The text of every element the selector finds, in order. */
+const chips = (page: Page, selector: string) =>
+  page.$$eval(selector, (found) => found.map((element) => element.textContent));
+/** "<what> until 14:30", or with a day ("until Tue 09:00") when it ends on another. */
+const UNTIL = (what: string) => {
+  const literal = what.replace(/[.*+?^$|()[\]{}\\]/g, '\\$&');
+  return new RegExp(`^${literal} until (\\w{3} )?\\d\\d:\\d\\d$`);
+};
 const row = (user: string, status: string) => `tr[data-user="${user}"][data-status="${status}"]`;
 
 describe.skipIf(missing)('the dashboard, in a browser', () => {
@@ -177,7 +209,7 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
     await page.waitForSelector(row('ana', 'available'));
     await page.waitForSelector(row('gus', 'away'));
     const expected = await counts();
-    expect(expected.available + expected.busy + expected.away).toBe(CROWD + 7);
+    expect(expected.available + expected.busy + expected.away).toBe(CROWD + 8);
     for (const status of ['available', 'busy', 'away'] as const) {
       expect(await text(page, `#count-${status}`)).toBe(String(expected[status]));
     }
@@ -254,7 +286,8 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
     expect(await rowCount()).toBeLessThanOrEqual(PAGE_ROWS + 1);
 
     await page.click('#next');
-    await page.waitForSelector('tr[data-user="user-000093"]', { state: 'attached' });
+    // The team of eight, then user-000001 to user-000042 on the first page.
+    await page.waitForSelector('tr[data-user="user-000092"]', { state: 'attached' });
     expect(await page.$(row('ana', 'available'))).toBeNull();
     expect(await text(page, '#note')).toBe('Users 51 to 100, in id order.');
     await page.click('#previous');
@@ -306,6 +339,8 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
       return now.at(-1) === 'busy';
     });
 
+    // The rows' devices are read after the page: the picture waits for hana's.
+    await page.waitForSelector('tr[data-user="hana"] td.devices .chip.override');
     const image = await page.screenshot({
       path: process.env.SCREENSHOT ? 'docs/dashboard.png' : undefined,
       fullPage: true,
@@ -316,6 +351,77 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
       await page.waitForSelector('tr[data-user="user-042100"]', { state: 'attached' });
       await page.screenshot({ path: 'docs/dashboard-search.png', fullPage: true });
     }
+  });
+
+  it('shows a user’s devices, override and message in the table and her day, and follows them live', async () => {
+    const page = await newPage();
+    await page.setViewportSize({ width: 900, height: 1300 });
+    await openDashboard(page);
+    const hana = row('hana', 'busy');
+    await page.waitForSelector(`${hana} td.devices .chip.override`);
+    expect(await chips(page, `${hana} td.devices .session`)).toEqual([
+      'laptop available',
+      'phone busy',
+    ]);
+    expect(await text(page, `${hana} td.devices .override`)).toMatch(UNTIL('do not disturb'));
+    // The message as typed: its markup is text, not elements.
+    expect(await text(page, `${hana} td.message`)).toBe(MESSAGE);
+    expect(await page.$$(`${hana} td.message *`)).toHaveLength(0);
+    // A user of the seed's clients (one default session) shows no devices.
+    expect(await text(page, 'tr[data-user="ana"] td.devices')).toBe('');
+
+    await page.click(hana);
+    await page.waitForSelector('#day-chart[data-user="hana"] svg');
+    await page.waitForSelector('#day-devices li[data-session="phone"]');
+    expect(await text(page, '#day-devices .message .text')).toBe(MESSAGE);
+    expect(await page.$$('#day-devices .message .text *')).toHaveLength(0);
+    expect(await text(page, '#day-devices .message')).toMatch(UNTIL(MESSAGE));
+    expect(await text(page, '#day-devices .override')).toMatch(UNTIL('do not disturb'));
+    expect(await chips(page, '#day-devices li .session')).toEqual([
+      'laptop available',
+      'phone busy',
+    ]);
+    if (process.env.SCREENSHOT) {
+      await page.screenshot({ path: 'docs/dashboard-devices.png', fullPage: true });
+    }
+
+    // A new message reaches the row over the socket, and the panel reads it again.
+    const message = { text: 'Back at <i>4</i>', expires: null };
+    expect((await call(service, 'PUT', '/users/hana/message', KEYS.access, message)).status).toBe(
+      200,
+    );
+    await waitFor('the new message in the row', async () => {
+      return (await text(page, `${hana} td.message`)) === message.text;
+    });
+    await waitFor('the new message in the panel', async () => {
+      return (await text(page, '#day-devices .message')) === `${message.text} until ended`;
+    });
+
+    // Do-not-disturb ended (no change: the phone is busy), then the phone available: hana is.
+    expect((await call(service, 'DELETE', '/users/hana/override', KEYS.access)).status).toBe(200);
+    expect((await pingFrom('phone', 'available')).status).toBe(200);
+    const available = row('hana', 'available');
+    await waitFor('both devices available in the row', async () => {
+      const shown = await chips(page, `${available} td.devices .chip`);
+      return shown.join(', ') === 'laptop available, phone available';
+    });
+    await waitFor('both devices available in the panel', async () => {
+      const shown = await chips(page, '#day-devices li .session');
+      return shown.join(', ') === 'laptop available, phone available';
+    });
+    expect(await page.$('#day-devices .override .chip')).toBeNull();
+
+    // The laptop closed: the status stays available, so no frame says so; the panel's own
+    // reads of the opened user do, within seconds.
+    const ended = await call(service, 'DELETE', '/users/hana/sessions/laptop', KEYS.access);
+    expect(ended.status).toBe(200);
+    await waitFor(
+      'the laptop gone from the panel',
+      async () => (await chips(page, '#day-devices li .session')).join() === 'phone available',
+      3 * STEP_MS,
+    );
+    await page.waitForSelector(`${available} td.devices .session[data-session="phone"]`);
+    expect(await chips(page, `${available} td.devices .session`)).toEqual(['phone available']);
   });
 
   it('reconnects after its socket drops, and shows a change made meanwhile', async () => {
