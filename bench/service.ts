@@ -74,7 +74,11 @@ export async function startService(options: {
 }): Promise<Service> {
   const port = await freePort();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'presently-bench-service-'));
-  const child = spawn(process.execPath, [path.join(options.build.dir, 'dist', 'main.js')], {
+  // BENCH_SERVICE_NODE_ARGS: node's own options for the service, e.g. "--cpu-prof
+  // --cpu-prof-dir=/tmp/prof" to profile it under the load (not allowed in NODE_OPTIONS).
+  const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const main = path.join(options.build.dir, 'dist', 'main.js');
+  const child = spawn(process.execPath, [...nodeArgs, main], {
     cwd: ROOT,
     env: {
       ...process.env,
