@@ -64,7 +64,8 @@ export function createBroadcaster({
           for (const peer of hub.peers())
             if (followsAnyone(peer)) deliver(peer, change.position, frame);
         } else {
-          for (const peer of watch.followersOf(change.user)) deliver(peer, change.position, frame);
+          const { position } = change;
+          watch.eachFollower(change.user, (peer) => deliver(peer, position, frame));
         }
       }
     },

@@ -6,6 +6,7 @@ import { readSnapshotJson } from '../presence/repository.js';
 import { readCountsJson } from '../presence/snapshots.js';
 import { encodeJsonFrame } from './frames.js';
 import type { Peer, SocketHub } from './hub.js';
+import { inSlices } from './slices.js';
 import { createWatchIndex, type WatchIndex } from './watch.js';
 import { type ListRequest, listedUsers, readWatchLists } from './watch-lists.js';
 
@@ -146,10 +147,14 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
       reading = false;
       return schedule(retryMs);
     }
+    const readMs = Date.now() - startedAt;
+    // Still a round in progress while it is handed out in slices: none other may start.
+    const deliveryMs = stopped
+      ? 0
+      : await deliver({ withList, broadcastCounts, welcomed, ...read });
     reading = false;
     if (stopped) return;
-    deliver({ withList, broadcastCounts, welcomed, ...read });
-    const costMs = Date.now() - startedAt;
+    const costMs = readMs + deliveryMs;
     lastRoundAt = startedAt;
     if (withList) {
       lastListAt = startedAt;
@@ -185,7 +190,8 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     };
   };
 
-  const deliver = (round: {
+  /** Hands a round out; answers the time it took, the turns between slices left out. */
+  const deliver = async (round: {
     withList: boolean;
     broadcastCounts: boolean;
     welcomed: Peer[];
@@ -193,7 +199,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     counts: Buffer;
     lists: Map<Peer, ListRequest<Peer>>;
     frames: Map<Peer, Buffer>;
-  }) => {
+  }): Promise<number> => {
     const give = (peer: Peer) => {
       // Sockets catching up get theirs once caught up (welcome), after the changes it follows.
       if (peer.held) return;
@@ -212,12 +218,14 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
       peer.countsVersion = round.version;
       hub.send(peer, round.counts);
     };
+    let spent = 0;
     if (round.broadcastCounts) {
-      for (const peer of hub.peers()) give(peer);
+      spent += await inSlices(hub.peers(), give);
     } else {
-      for (const peer of round.frames.keys()) give(peer);
-      if (round.withList) for (const peer of watch.everyone) give(peer);
+      spent += await inSlices(round.frames.keys(), give);
+      if (round.withList) spent += await inSlices(watch.everyone, give);
     }
+    const started = performance.now();
     for (const peer of round.welcomed) {
       if (peer.held) continue;
       give(peer);
@@ -229,6 +237,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     }
     welcoming = new Set();
     welcomedAgain.clear();
+    return spent + performance.now() - started;
   };
 
   return {

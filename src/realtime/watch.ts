@@ -19,8 +19,11 @@ export interface WatchIndex<S> {
   watchOf(subscriber: S): Watch;
   /** Whether `subscriber` was set (and not removed since). */
   has(subscriber: S): boolean;
-  /** Subscribers a change of `user` concerns: those following everyone, then those naming it. */
-  followersOf(user: string): Generator<S>;
+  /**
+   * Visits the subscribers a change of `user` concerns: those following everyone, then those
+   * naming it (a callback, not a generator: this runs for every follower of every change).
+   */
+  eachFollower(user: string, visit: (subscriber: S) => void): void;
   /** Subscribers following everyone. */
   readonly everyone: ReadonlySet<S>;
 }
@@ -63,10 +66,10 @@ export function createWatchIndex<S>(): WatchIndex<S> {
       return lists.get(subscriber) ?? 'all';
     },
     has: (subscriber) => everyone.has(subscriber) || lists.has(subscriber),
-    *followersOf(user) {
-      yield* everyone;
+    eachFollower(user, visit) {
+      for (const subscriber of everyone) visit(subscriber);
       const followers = byUser.get(user);
-      if (followers) yield* followers;
+      if (followers) for (const subscriber of followers) visit(subscriber);
     },
     everyone,
   };
