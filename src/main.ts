@@ -154,8 +154,8 @@ async function serve(options: {
     logger,
     after: await latestPosition(db),
     identity,
-    onChanges: (changes) => {
-      broadcaster.publish(changes);
+    onChanges: async (changes) => {
+      await broadcaster.publish(changes);
       metrics.changesPublished(changes.map((change) => change.age));
     },
     onMoved: (position) => {

@@ -10,7 +10,11 @@ export interface ChangeFeedOptions {
   after: number;
   /** The identity of the database `after` was read from (migrations/0008). */
   identity: string;
-  onChanges: (changes: StatusChange[]) => void;
+  /**
+   * Hands a batch on; the next batch waits for the promise, if any (changes go out in order,
+   * and a feed that falls behind reads larger batches rather than piling up work).
+   */
+  onChanges: (changes: StatusChange[]) => unknown;
   /**
    * The log moved: it ends before the position read (an older copy restored, an asynchronous
    * replica promoted) or belongs to another database. Reading goes on from `position`, its
@@ -53,9 +57,9 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   let retryTimer: NodeJS.Timeout | undefined;
 
   /** A failure to hand changes on is not a failure to read: the position still moves on. */
-  const publish = (batch: StatusChange[]) => {
+  const publish = async (batch: StatusChange[]) => {
     try {
-      onChanges(batch);
+      await onChanges(batch);
     } catch (error) {
       logger.error({ err: error }, 'could not publish changes');
     }
@@ -79,7 +83,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         const last = batch.at(-1);
         if (last) {
           position = last.position;
-          publish(batch);
+          await publish(batch);
         }
         if (batch.length === batchSize) again = true;
       } while (again && !stopped);

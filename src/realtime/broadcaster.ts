@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { StatusChange } from '../presence/changes.js';
 import { encodeChange } from './frames.js';
 import { hold } from './held.js';
@@ -6,8 +7,12 @@ import type { SnapshotPump } from './snapshots.js';
 import type { Watch } from './watch.js';
 
 export interface Broadcaster {
-  /** Changes read from the log, in order: deltas now, to their followers; snapshots coalesced. */
-  publish(changes: StatusChange[]): void;
+  /**
+   * Changes read from the log, in order: deltas now, to their followers; snapshots coalesced.
+   * Resolves once every change is out: a large batch gives the event loop a turn every few
+   * milliseconds, so that pings, answers and snapshots are not held up behind it.
+   */
+  publish(changes: StatusChange[]): Promise<void>;
   /** Sends a change to one socket, unless it already has it; held while it catches up. */
   deliver(peer: Peer, position: number, frame: Buffer): void;
   /** Sets what a new socket follows, before anything is sent to it. */
@@ -31,6 +36,9 @@ export interface Broadcaster {
  * index (work in proportion to them, not to every socket); the seed's snapshots follow through
  * the pump.
  */
+/** How long a batch of changes goes out before the event loop gets a turn. */
+const TURN_AFTER_MS = 10;
+
 export function createBroadcaster({
   hub,
   snapshots,
@@ -53,12 +61,17 @@ export function createBroadcaster({
     return watched === 'all' || watched.size > 0;
   };
   return {
-    publish(changes) {
+    async publish(changes) {
       if (changes.length === 0) return;
       // Snapshots first: they must follow whatever becomes of the deltas.
       snapshots.changed();
       if (hub.size === 0) return;
+      let turnAt = performance.now() + TURN_AFTER_MS;
       for (const change of changes) {
+        if (performance.now() > turnAt) {
+          await yieldToEventLoop();
+          turnAt = performance.now() + TURN_AFTER_MS;
+        }
         const frame = encodeChange(change);
         if (change.kind === 'cleared') {
           for (const peer of hub.peers())

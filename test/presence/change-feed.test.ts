@@ -79,6 +79,49 @@ describe('the change feed', () => {
     feed.stop();
   });
 
+  it('waits for a batch to be handed on before reading the next', async () => {
+    const after = await latestPosition(database.db);
+    for (const user of ['slow-a', 'slow-b', 'slow-c']) await ping(user);
+    const latest = await latestPosition(database.db);
+    const handed: StatusChange[][] = [];
+    let release = () => {};
+    let handing = 0;
+    const feed = createChangeFeed({
+      identity: (await readLogState(database.db)).identity,
+      db: database.db,
+      logger: silentLogger,
+      after,
+      batchSize: 1,
+      onChanges: (batch) => {
+        handing += 1;
+        handed.push(batch);
+        return new Promise<void>((resolve) => {
+          release = () => {
+            handing -= 1;
+            resolve();
+          };
+        });
+      },
+    });
+    feed.wake();
+    await waitFor('the first batch', () => handed.length === 1);
+    // Wake-ups and time while the first is handed on start no other read.
+    feed.wake();
+    await ping('slow-d');
+    feed.wake();
+    await sleep(100);
+    expect(handed).toHaveLength(1);
+    for (let n = 2; n <= 4; n++) {
+      release();
+      await waitFor(`batch ${n}`, () => handed.length === n);
+      expect(handing).toBe(1);
+    }
+    release();
+    expect(positionsOf(handed)).toEqual([1, 2, 3, 4].map((i) => after + i));
+    await waitFor('the latest position', () => feed.position >= latest + 1);
+    feed.stop();
+  });
+
   it('reads once more for wake-ups during a read, however many', async () => {
     const after = await latestPosition(database.db);
     await ping('first');
