@@ -36,18 +36,23 @@ export interface ServiceBuild {
  * node_modules/.cache so that the service's imports resolve to the project's node_modules. The
  * dashboard is not built: the benchmark never loads it.
  */
-export async function buildService(): Promise<ServiceBuild> {
+export async function buildService(
+  /** Where src/, migrations/ and package.json are (default: the work tree). */
+  root = ROOT,
+  /** What `commit` says (default: the work tree's HEAD). */
+  label?: string,
+): Promise<ServiceBuild> {
   const cache = path.join(ROOT, 'node_modules', '.cache', 'presently-bench');
   await fs.mkdir(cache, { recursive: true });
   const dir = await fs.mkdtemp(path.join(cache, 'service-'));
   onCleanup(() => fs.rm(dir, { recursive: true, force: true }));
-  const sources = (await fs.readdir(path.join(ROOT, 'src'), { recursive: true }))
+  const sources = (await fs.readdir(path.join(root, 'src'), { recursive: true }))
     .filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
-    .map((file) => path.join(ROOT, 'src', file));
+    .map((file) => path.join(root, 'src', file));
   await esbuild.build({
     entryPoints: sources,
     outdir: path.join(dir, 'dist'),
-    outbase: path.join(ROOT, 'src'),
+    outbase: path.join(root, 'src'),
     format: 'esm',
     platform: 'node',
     target: 'node20',
@@ -56,8 +61,9 @@ export async function buildService(): Promise<ServiceBuild> {
     logLevel: 'error',
   });
   for (const item of ['migrations', 'package.json']) {
-    await fs.cp(path.join(ROOT, item), path.join(dir, item), { recursive: true });
+    await fs.cp(path.join(root, item), path.join(dir, item), { recursive: true });
   }
+  if (label !== undefined) return { dir, commit: label, uncommitted: [] };
   const git = (...args: string[]) => run('git', args).then(({ stdout }) => stdout.trim());
   const commit = await git('rev-parse', 'HEAD').catch(() => 'unknown');
   const status = await git('status', '--porcelain', '--', 'src', 'migrations').catch(() => '');
@@ -71,14 +77,17 @@ export async function startService(options: {
   awayTimeoutSeconds: number;
   /** WORKERS (default 1). */
   workers?: number;
+  /** Options for node before the script (`--cpu-prof`, for one). */
+  nodeArgs?: string[];
 }): Promise<Service> {
   const port = await freePort();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'presently-bench-service-'));
   // BENCH_SERVICE_NODE_ARGS: node's own options for the service, e.g. "--cpu-prof
   // --cpu-prof-dir=/tmp/prof" to profile it under the load (not allowed in NODE_OPTIONS).
-  const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const main = path.join(options.build.dir, 'dist', 'main.js');
-  const child = spawn(process.execPath, [...nodeArgs, main], {
+  const fromEnvironment = process.env.BENCH_SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const nodeArgs = [...fromEnvironment, ...(options.nodeArgs ?? [])];
+  const script = path.join(options.build.dir, 'dist', 'main.js');
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: ROOT,
     env: {
       ...process.env,

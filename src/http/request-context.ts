@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from '../logger.js';
+import { nodeResponse } from './response-headers.js';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -24,6 +25,12 @@ export function requestContext(): MiddlewareHandler {
   return async (c, next) => {
     const requestId = requestIdOf(c.req.header(REQUEST_ID_HEADER));
     c.set('requestId', requestId);
+    // On Node's response, every answer carries it, the error handler's included.
+    const outgoing = nodeResponse(c);
+    if (outgoing) {
+      outgoing.setHeader(REQUEST_ID_HEADER, requestId);
+      return next();
+    }
     c.header(REQUEST_ID_HEADER, requestId);
     await next();
     // An error answer is built afresh by the error handler: make sure it carries the id too.
