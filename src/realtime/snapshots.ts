@@ -225,7 +225,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
       spent += await inSlices(round.frames.keys(), give);
       if (round.withList) spent += await inSlices(watch.everyone, give);
     }
-    const started = performance.now();
+    const started = Date.now();
     for (const peer of round.welcomed) {
       if (peer.held) continue;
       give(peer);
@@ -237,7 +237,7 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     }
     welcoming = new Set();
     welcomedAgain.clear();
-    return spent + performance.now() - started;
+    return spent + Date.now() - started;
   };
 
   return {
