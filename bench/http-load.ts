@@ -2,7 +2,6 @@ import autocannon from 'autocannon';
 import type pg from 'pg';
 import { type CpuShare, type CpuTargets, startCpuSampler } from './cpu.js';
 import { commits } from './machine.js';
-import type { PingRun } from './report.js';
 import { ACCESS_KEY } from './service.js';
 import { round as roundTo } from './stats.js';
 import { pingBodies } from './users.js';
@@ -77,6 +76,12 @@ export async function runHttpLoad(
     ...(cpu ? { cpu } : {}),
     flipped: bodies.flipped,
   };
+}
+
+export interface PingRun extends HttpLoadResult {
+  users: number;
+  /** Pings per database transaction (commits counted by PostgreSQL), about. */
+  pingsPerCommit?: number;
 }
 
 /**

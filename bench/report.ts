@@ -4,25 +4,25 @@ import type { BulkLoadResult } from './bulk.js';
 import { type CpuShare, formatCpu } from './cpu.js';
 import type { FanoutResult } from './fanout.js';
 import type { FillResult } from './fill.js';
-import type { HttpLoadResult } from './http-load.js';
+import type { HttpLoadResult, PingRun } from './http-load.js';
 import type { ListReadResult } from './list.js';
 import type { MachineInfo } from './machine.js';
 import type { MemoryResult } from './memory.js';
 import type { BenchMode } from './options.js';
 import type { PgbenchRun, PgbenchSeries } from './pgbench.js';
 import { ROOT } from './process.js';
-import type { SessionsPoint } from './sessions-run.js';
+import type { SessionsPoint } from './sessions.js';
 import type { SioPingResult } from './sio-socket-load.js';
 import type { SocketLoadResult } from './socket-load.js';
 import type { EveryoneSteadyResult, WatchFanoutResult } from './subscriptions.js';
-import type { Target } from './targets.js';
 
 // The results: a table on stdout, JSON under bench/results/.
 
-export interface PingRun extends HttpLoadResult {
-  users: number;
-  /** Pings per database transaction (commits counted by PostgreSQL), about. */
-  pingsPerCommit?: number;
+/** One of the issues' targets, judged on a run's results (targets.ts). */
+export interface Target {
+  name: string;
+  pass: boolean;
+  measured: string;
 }
 
 export interface ScalePoint {

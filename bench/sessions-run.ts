@@ -2,25 +2,15 @@ import pg from 'pg';
 import { runPingLoad } from './http-load.js';
 import type { BenchOptions } from './options.js';
 import { prepareRun } from './prepare.js';
-import type { BenchResults, PingRun } from './report.js';
+import type { BenchResults } from './report.js';
 import { startService } from './service.js';
-import { fillSessions, hotUpdates, measureSweeps, type SessionSweeps } from './sessions.js';
+import { fillSessions, hotUpdates, measureSweeps } from './sessions.js';
 
 // `npm run bench -- --sessions`: the row of the issue "Devices". Users of two named sessions
 // each (a phone and a laptop), at 1,000 users and at a million: named-session heartbeats over
 // HTTP through the service (each ping `{"id", "status", "session": "phone"}`, its user's own
 // status, so nothing changes), with the CPU split; and the away sweep's time per run over those
 // sessions, with nobody due and with 1% due.
-
-export interface SessionsPoint {
-  users: number;
-  sessions: number;
-  fillS: number;
-  heartbeats: PingRun;
-  /** Share of the session updates during the heartbeats that were HOT, percent. */
-  hotPercent: number;
-  sweeps: SessionSweeps;
-}
 
 export async function benchmarkSessions(
   options: BenchOptions,

@@ -1,10 +1,21 @@
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
+import type { PingRun } from './http-load.js';
 import { heartbeatStatusSql } from './users.js';
 
 // Sessions at scale (migrations/0007): users of two named sessions each (a phone and a laptop),
 // and what the away sweep costs over them. The heartbeats themselves go through the service
 // (sessions-run.ts).
+
+export interface SessionsPoint {
+  users: number;
+  sessions: number;
+  fillS: number;
+  heartbeats: PingRun;
+  /** Share of the session updates during the heartbeats that were HOT, percent. */
+  hotPercent: number;
+  sweeps: SessionSweeps;
+}
 
 export interface SessionSweeps {
   /** The sweep with nobody due, median of five. */

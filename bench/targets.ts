@@ -1,12 +1,6 @@
-import type { BenchResults } from './report.js';
+import type { BenchResults, Target } from './report.js';
 
 // The targets, judged on one run's results.
-
-export interface Target {
-  name: string;
-  pass: boolean;
-  measured: string;
-}
 
 export function judge(r: BenchResults, mainUsers: number): Target[] {
   const targets: Target[] = [];

@@ -3,7 +3,6 @@ import { type Api, metricValue } from './api.js';
 import type { HttpLoad } from './http-load.js';
 import { type Descriptors, descriptors } from './proc.js';
 import type { SocketClients } from './sockets.js';
-import type { Drain } from './verdict.js';
 import { compareStatuses } from './view.js';
 
 // A check: the load is held (heartbeats only, no new users, no status changes, no socket
@@ -12,6 +11,14 @@ import { compareStatuses } from './view.js';
 // their view compared with GET /users/list/all, and the open-socket gauge with the number of
 // sockets the client processes hold open. A view that differs is looked at again (twice, each
 // time once the list is quiet again) against a fresh list, and is stale only if it still differs.
+
+export interface Drain {
+  /** presently_sockets_open once every client socket closed. */
+  socketsOpen: number | undefined;
+  /** The service's descriptors before any socket was opened, and after every one closed. */
+  before: Descriptors;
+  after: Descriptors;
+}
 
 export interface CheckResult {
   label: string;

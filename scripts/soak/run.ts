@@ -4,14 +4,14 @@ import { createScratchDatabase, onInterrupt } from '../../bench/database.js';
 import { cleanUpAll, onCleanup } from '../../bench/process.js';
 import { ACCESS_KEY, ACCESS_KEY_SYSTEM, buildService, startService } from '../../bench/service.js';
 import { count5xx, countErrors, createApi, REQUEST_TIMEOUT_S } from './api.js';
-import { type CheckResult, drained, runCheck } from './check.js';
+import { type CheckResult, type Drain, drained, runCheck } from './check.js';
 import { seedUsers, startHttpLoad } from './http-load.js';
 import { round, type Sample, startMonitor } from './monitor.js';
 import { parseOptions, type SoakOptions } from './options.js';
 import { descriptors } from './proc.js';
 import { startSocketClients } from './sockets.js';
 import { printSummary, type SoakSummary, writeSummary } from './summary.js';
-import { type Drain, judge } from './verdict.js';
+import { judge } from './verdict.js';
 
 // `npm run soak -- --minutes 10`: the service built and started as in production, on a scratch
 // database, under mixed HTTP and socket pings with a constant churn of sockets and users timing

@@ -2,11 +2,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { HttpCounters } from './api.js';
-import type { CheckResult } from './check.js';
+import type { CheckResult, Drain } from './check.js';
 import { round, type Sample } from './monitor.js';
 import type { SoakOptions } from './options.js';
 import type { SocketStats } from './sockets.js';
-import { type Criterion, type Drain, median } from './verdict.js';
+import { type Criterion, median } from './verdict.js';
 import type { FrameCounters } from './view.js';
 
 // What a run leaves behind: a few lines on the terminal and the whole record as JSON in /tmp

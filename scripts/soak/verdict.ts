@@ -1,4 +1,4 @@
-import type { CheckResult } from './check.js';
+import type { CheckResult, Drain } from './check.js';
 import type { Sample } from './monitor.js';
 import type { Descriptors } from './proc.js';
 
@@ -16,14 +16,6 @@ export interface Criterion {
 
 /** Below this, the service's heap is still growing to its working size: memory is not judged. */
 export const MEMORY_MIN_MINUTES = 3;
-
-export interface Drain {
-  /** presently_sockets_open once every client socket closed. */
-  socketsOpen: number | undefined;
-  /** The service's descriptors before any socket was opened, and after every one closed. */
-  before: Descriptors;
-  after: Descriptors;
-}
 
 export function judge(input: {
   samples: Sample[];
