@@ -5,11 +5,12 @@ import { AppError } from '../../src/errors.js';
 import { latestPosition, readChangesAfter } from '../../src/presence/changes.js';
 import { readHistoryHorizon } from '../../src/presence/history.js';
 import { type Broadcaster, createBroadcaster } from '../../src/realtime/broadcaster.js';
-import { createSocketHub, type Peer, type PeerSocket } from '../../src/realtime/hub.js';
+import { createSocketHub, type Peer } from '../../src/realtime/hub.js';
 import { parseSince, resume } from '../../src/realtime/resume.js';
 import { createSnapshotPump } from '../../src/realtime/snapshots.js';
 import { silentLogger, useTestDatabase } from '../helpers/database.js';
 import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
+import { RecordingSocket } from '../helpers/recording-socket.js';
 import { type Frame, isEvent } from '../helpers/socket.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -251,45 +252,6 @@ describe('the catch-up', () => {
   });
 });
 
-/**
- * A socket whose unsent bytes the test sets: how slow a client is cannot be made exact over a
- * real connection. It records the frames given to it; `pollsAtEnd` counts the times its unsent
- * bytes were looked at since the last frame.
- */
-class SlowSocket implements PeerSocket {
-  readonly OPEN = 1;
-  readonly CLOSED = 3;
-  readyState = 1;
-  unsent = 0;
-  pollsAtEnd = 0;
-  readonly frames: Frame[] = [];
-  private readonly closeListeners: (() => void)[] = [];
-  get bufferedAmount() {
-    this.pollsAtEnd += 1;
-    return this.unsent;
-  }
-  send(frame: Buffer, _options: { binary: false }, callback?: (error?: Error) => void) {
-    this.frames.push(JSON.parse(frame.toString()));
-    this.pollsAtEnd = 0;
-    callback?.();
-  }
-  close() {
-    this.readyState = this.CLOSED;
-    for (const listener of this.closeListeners.splice(0)) listener();
-  }
-  terminate() {
-    this.close();
-  }
-  ping() {}
-  on(event: string, listener: () => void) {
-    if (event === 'close') this.closeListeners.push(listener);
-    return this;
-  }
-  once(event: string, listener: () => void) {
-    return this.on(event, listener);
-  }
-}
-
 /** A hub with one slow socket following everyone, and a catch-up of `changes` changes started. */
 async function slowCatchUp(changes: number, unsent: number) {
   const since = await latestPosition(database.db);
@@ -306,7 +268,7 @@ async function slowCatchUp(changes: number, unsent: number) {
     snapshots.stop();
     void hub.close(100);
   });
-  const socket = new SlowSocket();
+  const socket = new RecordingSocket();
   socket.unsent = unsent;
   const peer = hub.add(socket) as Peer;
   broadcaster.follow(peer, 'all');
