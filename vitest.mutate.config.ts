@@ -13,7 +13,7 @@ export default defineConfig({
       'test/presence/{change-feed,change-log,change-log-races,ping-writer,validation}.test.ts',
       'test/http/{csv,request-logs,reports,security,unavailable,users}.test.ts',
       'test/edge/{auth,rate-limit,socket-limit-rules}.test.ts',
-      'test/realtime/{hub,resume,resume-bounds,snapshots}.test.ts',
+      'test/realtime/{hub,resume,resume-bounds,snapshot-rounds,snapshots}.test.ts',
       'test/db/listener.test.ts',
       'test/keys.test.ts',
       'test/shutdown-rules.test.ts',
