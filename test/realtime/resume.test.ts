@@ -1,4 +1,5 @@
 import { type Kysely, type KyselyPlugin, sql } from 'kysely';
+import pino from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/schema.js';
 import { AppError } from '../../src/errors.js';
@@ -301,5 +302,38 @@ describe('a socket slow to read its catch-up', () => {
     const { socket, resumed, expected } = await slowCatchUp(500, 512 * KIB);
     await resumed;
     expect(positions(socket.frames)).toEqual(expected);
+  });
+});
+
+describe('a catch-up that cannot read the log', () => {
+  it('closes the socket with 1013 so that it reconnects with its position, and says why in the log', async () => {
+    const since = await latestPosition(database.db);
+    const { hub, broadcaster, connect } = await start();
+    const { peer, client } = await connect();
+    const lines: { level: number; msg: string; reason?: string }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => lines.push(JSON.parse(line)) },
+    );
+    const failing: KyselyPlugin = {
+      transformQuery: ({ node }) => node,
+      transformResult: async () => {
+        throw new Error('the log is away');
+      },
+    };
+    const db = database.db.withPlugin(failing);
+    await resume({ db, hub, broadcaster, logger }, peer, since);
+    expect(await client.closed).toEqual({
+      code: 1013,
+      reason: 'could not read the change log; reconnect',
+    });
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 40,
+        msg: 'could not resume a socket',
+        reason: 'the log is away',
+      }),
+    ]);
+    expect(peer.held).toBeUndefined();
   });
 });
