@@ -18,6 +18,11 @@ const database = useTestDatabase();
 let cost: { list: number; counts: number };
 let started: { list: number; counts: number };
 let failNextLists: number;
+let finished: number;
+/** Runs while a list read is on its way (before it "takes" its time). */
+let duringListRead: (() => void) | undefined;
+/** Runs while the lists of sockets following users are read. */
+let duringWatchListRead: (() => void) | undefined;
 
 /** The list read (with its counts) and the counts read alone, told apart by their SQL. */
 const kindOf = (node: unknown): 'list' | 'counts' | undefined => {
@@ -35,9 +40,12 @@ const timed: KyselyPlugin = {
   },
   async transformResult({ result }) {
     const row = result.rows[0] as Record<string, unknown> | undefined;
+    if (row && 'json' in row) duringWatchListRead?.();
     const kind = row && ('list' in row ? 'list' : 'counts' in row ? 'counts' : undefined);
     if (!kind) return result;
+    if (kind === 'list') duringListRead?.();
     vi.setSystemTime(Date.now() + cost[kind]);
+    finished += 1;
     if (kind === 'list' && failNextLists > 0) {
       failNextLists -= 1;
       throw new Error('the list could not be read');
@@ -57,6 +65,9 @@ beforeEach(async () => {
   cost = { list: 0, counts: 0 };
   started = { list: 0, counts: 0 };
   failNextLists = 0;
+  finished = 0;
+  duringListRead = undefined;
+  duringWatchListRead = undefined;
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
   roundDelays = [];
   fakeSetTimeout = globalThis.setTimeout;
@@ -267,7 +278,8 @@ describe('a read that fails', () => {
   });
 
   it('loses no change: the list and the counts it was to bring come with the retry', async () => {
-    const { pump, connect } = startPump({ intervalMs: 50 });
+    const { logger, lines } = recordingLogger();
+    const { pump, connect } = startPump({ intervalMs: 50, logger });
     const everyone = connect();
     const nobody = connect(new Set());
     pump.welcome(everyone.peer);
@@ -285,10 +297,39 @@ describe('a read that fails', () => {
     await until('the list', () => everyone.socket.frames.length === 4);
     expect(listUsers(everyone.socket)).toEqual(['a']);
     expect(lastOf(nobody.socket, 'online-users-count')).toEqual({ available: 0, busy: 1, away: 0 });
+    // Logged when it failed and when it read again: not for the reads that went well before.
+    expect(lines.map((line) => line.msg)).toEqual([
+      'could not read snapshots',
+      'snapshots read again',
+    ]);
   });
 });
 
 describe('a socket catching up', () => {
+  it('is not given the current list when welcomed before it caught up', async () => {
+    const { pump, connect } = startPump({ intervalMs: 1_000 });
+    const control = connect();
+    pump.welcome(control.peer);
+    vi.advanceTimersByTime(0);
+    await until('the first snapshots', () => control.socket.frames.length === 2);
+    const catching = connect();
+    catching.peer.held = [];
+    pump.welcome(catching.peer);
+    expect(catching.socket.frames).toEqual([]);
+  });
+
+  it('costs no read of the whole list while it is the only one following everyone', async () => {
+    const { pump, connect } = startPump({ intervalMs: 50 });
+    const catching = connect();
+    catching.peer.held = [];
+    const some = connect(new Set(['a']));
+    pump.welcome(catching.peer);
+    pump.welcome(some.peer);
+    vi.advanceTimersByTime(0);
+    await until('the snapshots', () => some.socket.frames.length === 2);
+    expect(started).toEqual({ list: 0, counts: 1 });
+  });
+
   it('gets no snapshot until it is welcomed again once caught up', async () => {
     await ping('a', 'busy');
     const { pump, connect } = startPump({ intervalMs: 50 });
@@ -340,6 +381,9 @@ describe('a socket following a list of users', () => {
     vi.advanceTimersByTime(50);
     await until('counts', () => some.socket.frames.length === 3);
     expect(events(some.socket).at(-1)).toBe('online-users-count');
+    // Nobody follows everyone: the whole list is never read, and nothing more is due.
+    expect(started.list).toBe(0);
+    expect(roundDelays).toEqual([0, 50]);
   });
 });
 
@@ -358,11 +402,105 @@ describe('the pump', () => {
     pump.welcome(peer);
     vi.advanceTimersByTime(0);
     pump.stop();
-    await until('the read', () => started.list === 1);
+    await until('the read', () => finished === 1);
+    await new Promise((resolve) => setImmediate(resolve));
     pump.changed();
     pump.welcome(connect().peer);
     vi.advanceTimersByTime(10_000);
     expect(roundDelays).toEqual([0]);
     expect(socket.frames).toEqual([]);
+  });
+});
+
+describe('newcomers following everyone', () => {
+  it('wait, after a change, for the list the cost rule allows: a crowd of them costs one read', async () => {
+    cost.list = 100;
+    const { pump, connect } = startPump({ intervalMs: 50 });
+    const nobody = connect(new Set());
+    const first = connect();
+    pump.welcome(nobody.peer);
+    pump.welcome(first.peer);
+    const t0 = Date.now();
+    vi.advanceTimersByTime(0);
+    await until('the first snapshots', () => first.socket.frames.length === 2);
+    // The only socket following everyone goes: the change that follows reads counts only.
+    pump.forget(first.peer);
+    first.socket.close();
+    await ping('a', 'busy');
+    pump.changed();
+    vi.advanceTimersByTime(0);
+    await until('counts', () => nobody.socket.frames.length === 2);
+    expect(roundDelays).toEqual([0, 0]);
+
+    vi.advanceTimersByTime(100);
+    const crowd = [connect(), connect(), connect()];
+    for (const { peer } of crowd) pump.welcome(peer);
+    // The list is stale (a change since); the next may be read 500 ms after the last one.
+    expect(roundDelays).toEqual([0, 0, t0 + 500 - Date.now()]);
+    vi.advanceTimersByTime(t0 + 500 - Date.now());
+    await until('the list', () => crowd.every(({ socket }) => socket.frames.length === 2));
+    expect(started.list).toBe(2);
+    for (const { socket } of crowd) expect(listUsers(socket)).toEqual(['a']);
+  });
+
+  it('arriving while a list is read wait for that list, not the one before', async () => {
+    cost.list = 100;
+    const { pump, connect } = startPump({ intervalMs: 50 });
+    const first = connect();
+    pump.welcome(first.peer);
+    const t0 = Date.now();
+    vi.advanceTimersByTime(0);
+    await until('the first snapshots', () => first.socket.frames.length === 2);
+    await ping('a', 'busy');
+    pump.changed();
+    // First the counts (for nobody here: a socket following everyone never gets them alone).
+    vi.advanceTimersByTime(0);
+    await until('the counts read', () => finished === 2);
+    await until('the list to be scheduled', () => roundDelays.length === 3);
+    const late = connect();
+    duringListRead = () => {
+      duringListRead = undefined;
+      pump.welcome(late.peer);
+      expect(late.socket.frames).toEqual([]);
+    };
+    vi.advanceTimersByTime(t0 + 500 - Date.now());
+    await until('the list', () => late.socket.frames.length === 2);
+    expect(listUsers(late.socket)).toEqual(['a']);
+  });
+});
+
+describe('the pace of counts', () => {
+  it('is ten times what they cost too: counts read in 100 ms come again 500 ms later', async () => {
+    cost.counts = 100;
+    const { pump, connect } = startPump({ intervalMs: 50 });
+    const nobody = connect(new Set());
+    pump.welcome(nobody.peer);
+    const t0 = Date.now();
+    vi.advanceTimersByTime(0);
+    await until('counts', () => nobody.socket.frames.length === 1);
+    await ping('a', 'busy');
+    pump.changed();
+    expect(roundDelays).toEqual([0, t0 + 500 - Date.now()]);
+  });
+});
+
+describe('a subscription changed while its list is read', () => {
+  it('is answered with the list it follows now, not the one read for the old', async () => {
+    await ping('a', 'busy');
+    await ping('b', 'busy');
+    const { pump, connect } = startPump({ intervalMs: 50 });
+    const { socket, peer } = connect(new Set(['a']));
+    duringWatchListRead = () => {
+      duringWatchListRead = undefined;
+      pump.watch.set(peer, new Set(['b']));
+      pump.welcome(peer, true);
+    };
+    pump.welcome(peer);
+    vi.advanceTimersByTime(0);
+    await until('counts', () => socket.frames.length === 1);
+    vi.advanceTimersByTime(0);
+    await until('the list', () => events(socket).includes('online-users-list'));
+    const lists = socket.frames.filter((f) => f.event === 'online-users-list');
+    expect(lists.map((f) => f.data.map((item: { user: string }) => item.user))).toEqual([['b']]);
   });
 });
