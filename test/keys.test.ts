@@ -63,12 +63,17 @@ describe('resolveKeys', () => {
   it('refuses a damaged key file rather than silently replacing keys, saying what is wrong', async () => {
     const file = path.join(dir, 'keys.json');
     await fs.writeFile(file, '{"ACCESS_KEY": ');
-    await expect(resolveKeys(dir, unset)).rejects.toThrow(
-      `${file} is not a valid key file (it is not JSON); fix it or delete it to generate new keys`,
+    // An Error with this message (toThrow alone would also pass for a rejection with undefined).
+    await expect(resolveKeys(dir, unset)).rejects.toEqual(
+      new Error(
+        `${file} is not a valid key file (it is not JSON); fix it or delete it to generate new keys`,
+      ),
     );
     await fs.writeFile(file, JSON.stringify({ ACCESS_KEY: '', ACCESS_KEY_SYSTEM: 'b' }));
-    await expect(resolveKeys(dir, unset)).rejects.toThrow(
-      '(ACCESS_KEY and ACCESS_KEY_SYSTEM must be non-empty strings)',
+    await expect(resolveKeys(dir, unset)).rejects.toEqual(
+      new Error(
+        `${file} is not a valid key file (ACCESS_KEY and ACCESS_KEY_SYSTEM must be non-empty strings); fix it or delete it to generate new keys`,
+      ),
     );
   });
 
