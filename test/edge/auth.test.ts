@@ -67,6 +67,11 @@ describe('keys', () => {
     });
   }
 
+  it('reads no token from another six-letter scheme', () => {
+    expect(bearerToken('Apikey  secret')).toBeUndefined();
+    expect(bearerToken('Bearer  secret')).toBe('secret');
+  });
+
   it('tells a client without a key how to give one, and one with a wrong key that it is wrong', async () => {
     const none = await request(app(), 'GET', '/users/count', { key: null });
     expect(none.body.error.message).toBe(
