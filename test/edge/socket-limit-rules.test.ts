@@ -52,6 +52,7 @@ describe('sockets per address', () => {
     // A close with nothing open (never counted) must not leave room for a third socket.
     counter.closed('a');
     counter.closed('b');
+    expect(counter.addresses).toBe(0);
     for (const address of ['a', 'b']) {
       counter.opened(address);
       counter.opened(address);
