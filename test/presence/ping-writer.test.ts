@@ -115,6 +115,7 @@ describe('the ping writer', () => {
     await expect(writer.record(ping('queued', 'busy'))).rejects.toMatchObject({
       code: 'database_unavailable',
       status: 503,
+      message: 'the database is not answering in time; retry shortly',
     });
     expect(performance.now() - started).toBeLessThan(2_000);
     await pool.end().catch(() => {});
