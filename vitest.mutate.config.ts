@@ -11,7 +11,7 @@ export default defineConfig({
     // MUTATE_TESTS (comma-separated globs) narrows the set, e.g. for one module's static mutants.
     include: process.env.MUTATE_TESTS?.split(',') ?? [
       'test/presence/{change-feed,change-log,change-log-races,ping-writer,sessions,validation}.test.ts',
-      'test/http/{csv,request-logs,reports,security,sessions,unavailable,users}.test.ts',
+      'test/http/{bulk-pings,bulk-status,csv,list-pages,request-logs,reports,security,sessions,unavailable,users}.test.ts',
       'test/edge/{auth,rate-limit,socket-limit-rules}.test.ts',
       'test/realtime/{hub,resume,resume-bounds,snapshot-rounds,snapshots}.test.ts',
       'test/db/listener.test.ts',
