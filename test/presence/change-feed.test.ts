@@ -398,3 +398,31 @@ describe('a failed read', () => {
     }
   });
 });
+
+describe('a read that fails after stop', () => {
+  it('schedules no retry', async () => {
+    const retries: number[] = [];
+    const realSetTimeout = globalThis.setTimeout;
+    // The feed's retry timer calls its `wake`: counted here, everything else passed through.
+    globalThis.setTimeout = ((callback: () => void, ms?: number) => {
+      if (callback.name === 'wake') retries.push(ms ?? 0);
+      return realSetTimeout(callback, ms);
+    }) as typeof setTimeout;
+    try {
+      const { logger, messages } = recordingLogger();
+      const { db } = instrumented({ failReads: 1, during: async () => feed.stop() });
+      const feed = createChangeFeed({
+        identity: 'any',
+        db,
+        logger,
+        after: 0,
+        onChanges: () => {},
+      });
+      feed.wake();
+      await waitFor('the failure', () => messages.length === 1);
+      expect(retries).toEqual([]);
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
+    }
+  });
+});
