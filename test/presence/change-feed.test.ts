@@ -280,10 +280,13 @@ describe('a log that moved', () => {
           sameDatabase: true,
         }),
       ]);
+      // A read that finds changes costs no check, even when one is due.
+      vi.setSystemTime(Date.now() + 1_000);
       await ping('after-the-move');
       feed.wake();
       await until('the change', () => handed.length === 1);
       expect(handed[0]?.map((c) => c.position)).toEqual([log.end + 1]);
+      expect(state.checks).toBe(1);
       feed.stop();
     } finally {
       vi.useRealTimers();
