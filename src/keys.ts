@@ -35,44 +35,51 @@ export async function resolveKeys(
   fromEnv: { accessKey: string | undefined; accessKeySystem: string | undefined },
 ): Promise<ResolvedKeys> {
   const file = path.join(dataDir, 'keys.json');
-  const needsFile = fromEnv.accessKey === undefined || fromEnv.accessKeySystem === undefined;
-  const stored = needsFile ? await readOrCreateKeyFile(file) : undefined;
-  const access = fromEnv.accessKey ?? stored?.ACCESS_KEY;
-  const system = fromEnv.accessKeySystem ?? stored?.ACCESS_KEY_SYSTEM;
-  if (access === undefined || system === undefined) throw new Error('unreachable: keys missing');
-  const generated: ResolvedKeys['generated'] = [];
-  if (fromEnv.accessKey === undefined) generated.push({ name: 'ACCESS_KEY', value: access });
-  if (fromEnv.accessKeySystem === undefined) {
-    generated.push({ name: 'ACCESS_KEY_SYSTEM', value: system });
+  const { accessKey, accessKeySystem } = fromEnv;
+  // Both set: the file is neither read nor created.
+  if (accessKey !== undefined && accessKeySystem !== undefined) {
+    return { keys: { access: accessKey, system: accessKeySystem }, generated: [], file };
   }
-  return { keys: { access, system }, generated, file };
+  const stored = await readOrCreateKeyFile(file);
+  const generated: ResolvedKeys['generated'] = [];
+  if (accessKey === undefined) generated.push({ name: 'ACCESS_KEY', value: stored.ACCESS_KEY });
+  if (accessKeySystem === undefined) {
+    generated.push({ name: 'ACCESS_KEY_SYSTEM', value: stored.ACCESS_KEY_SYSTEM });
+  }
+  const keys = {
+    access: accessKey ?? stored.ACCESS_KEY,
+    system: accessKeySystem ?? stored.ACCESS_KEY_SYSTEM,
+  };
+  return { keys, generated, file };
 }
 
 async function readOrCreateKeyFile(file: string): Promise<KeyFile> {
-  const existing = await readKeyFile(file);
-  if (existing) return existing;
+  const text = await readFileIfExists(file);
+  return text === undefined ? createKeyFile(file) : parseKeyFile(file, text);
+}
+
+/** New keys in `file`; or, when another process created it first, that process's keys. */
+async function createKeyFile(file: string): Promise<KeyFile> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const fresh: KeyFile = { ACCESS_KEY: generateKey(), ACCESS_KEY_SYSTEM: generateKey() };
   if (await createFileOnce(file, `${JSON.stringify(fresh, null, 2)}\n`)) return fresh;
-  const winner = await readKeyFile(file);
-  if (!winner) throw new Error(`${file} exists but could not be read`);
-  return winner;
+  return parseKeyFile(file, await fs.readFile(file, 'utf8'));
 }
 
-async function readKeyFile(file: string): Promise<KeyFile | undefined> {
-  const text = await readFileIfExists(file);
-  if (text === undefined) return undefined;
-  const parsed = keyFileSchema.safeParse(safeJson(text));
+/** A damaged file is refused, saying what is wrong: never silently replaced by new keys. */
+function parseKeyFile(file: string, text: string): KeyFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw invalidKeyFile(file, 'it is not JSON');
+  }
+  const parsed = keyFileSchema.safeParse(json);
   if (!parsed.success) {
-    throw new Error(`${file} is not a valid key file; fix it or delete it to generate new keys`);
+    throw invalidKeyFile(file, 'ACCESS_KEY and ACCESS_KEY_SYSTEM must be non-empty strings');
   }
   return parsed.data;
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
+const invalidKeyFile = (file: string, why: string) =>
+  new Error(`${file} is not a valid key file (${why}); fix it or delete it to generate new keys`);

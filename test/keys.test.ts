@@ -60,13 +60,31 @@ describe('resolveKeys', () => {
     expect((await fs.readdir(dir)).sort()).toEqual(['keys.json']);
   });
 
-  it('refuses a damaged key file rather than silently replacing keys', async () => {
-    await fs.writeFile(path.join(dir, 'keys.json'), '{"ACCESS_KEY": ');
-    await expect(resolveKeys(dir, unset)).rejects.toThrow(/not a valid key file/);
-    await fs.writeFile(
-      path.join(dir, 'keys.json'),
-      JSON.stringify({ ACCESS_KEY: '', ACCESS_KEY_SYSTEM: 'b' }),
+  it('refuses a damaged key file rather than silently replacing keys, saying what is wrong', async () => {
+    const file = path.join(dir, 'keys.json');
+    await fs.writeFile(file, '{"ACCESS_KEY": ');
+    // An Error with this message (toThrow alone would also pass for a rejection with undefined).
+    await expect(resolveKeys(dir, unset)).rejects.toEqual(
+      new Error(
+        `${file} is not a valid key file (it is not JSON); fix it or delete it to generate new keys`,
+      ),
     );
-    await expect(resolveKeys(dir, unset)).rejects.toThrow(/not a valid key file/);
+    await fs.writeFile(file, JSON.stringify({ ACCESS_KEY: '', ACCESS_KEY_SYSTEM: 'b' }));
+    await expect(resolveKeys(dir, unset)).rejects.toEqual(
+      new Error(
+        `${file} is not a valid key file (ACCESS_KEY and ACCESS_KEY_SYSTEM must be non-empty strings); fix it or delete it to generate new keys`,
+      ),
+    );
+  });
+
+  it('writes nothing in DATA_DIR once the key file exists (it may be read-only)', async () => {
+    const first = await resolveKeys(dir, unset);
+    // Adding or removing a file (even a temporary one) would move the directory's mtime.
+    const past = new Date('2001-02-03T04:05:06Z');
+    await fs.utimes(dir, past, past);
+    await fs.utimes(path.join(dir, 'keys.json'), past, past);
+    expect((await resolveKeys(dir, unset)).keys).toEqual(first.keys);
+    expect((await fs.stat(dir)).mtime).toEqual(past);
+    expect((await fs.stat(path.join(dir, 'keys.json'))).mtime).toEqual(past);
   });
 });

@@ -9,14 +9,19 @@ import { createShutdown, StartupAborted } from '../src/shutdown.js';
 
 /** A logger whose lines the test reads back. */
 function recordingLogger() {
-  const lines: { level: number; msg: string }[] = [];
+  const lines: { level: number; msg: string; [field: string]: unknown }[] = [];
   const stream = new Writable({
     write(chunk, _encoding, done) {
       lines.push(JSON.parse(String(chunk)));
       done();
     },
   });
-  return { logger: pino({ level: 'debug' }, stream), messages: () => lines.map((l) => l.msg) };
+  return {
+    logger: pino({ level: 'debug' }, stream),
+    messages: () => lines.map((l) => l.msg),
+    /** The fields of the line with this message. */
+    line: (msg: string) => lines.find((l) => l.msg === msg),
+  };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -56,7 +61,7 @@ describe('shutdown steps', () => {
   });
 
   it('all run even after one fails, and the exit code is 1', async () => {
-    const { logger, messages } = recordingLogger();
+    const { logger, line } = recordingLogger();
     const shutdown = createShutdown(logger);
     const ran: string[] = [];
     shutdown.onStop(async () => void ran.push('last'));
@@ -67,13 +72,13 @@ describe('shutdown steps', () => {
     expect(await shutdown.stop()).toBe(false);
     expect(ran).toEqual(['first', 'last']);
     expect(process.exitCode).toBe(1);
-    expect(messages()).toContain('shutdown step failed');
+    expect(line('shutdown step failed')?.err).toMatchObject({ message: 'no' });
   });
 });
 
 describe('signals', () => {
   it('stop at once once started, and log it', async () => {
-    const { logger, messages } = recordingLogger();
+    const { logger, messages, line } = recordingLogger();
     const shutdown = createShutdown(logger);
     const ran: string[] = [];
     shutdown.onStop(async () => void ran.push('step'));
@@ -85,6 +90,7 @@ describe('signals', () => {
     await settle();
     expect(ran).toEqual(['step']);
     expect(messages()).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+    expect(line('shutting down')?.signal).toBe('SIGTERM');
     expect(exit).not.toHaveBeenCalled();
   });
 
@@ -140,7 +146,7 @@ describe('signals', () => {
 
   it('a second signal within a second is an echo; a later one exits 1 at once', async () => {
     vi.useFakeTimers({ now: 1_000_000, toFake: ['Date'] });
-    const { logger, messages } = recordingLogger();
+    const { logger, line } = recordingLogger();
     const shutdown = createShutdown(logger);
     shutdown.onStop(() => new Promise(() => {}));
     shutdown.handleSignals(60_000);
@@ -152,7 +158,7 @@ describe('signals', () => {
     vi.setSystemTime(1_001_000);
     process.emit('SIGINT', 'SIGINT');
     expect(exit).toHaveBeenCalledWith(1);
-    expect(messages()).toContain('second signal: exiting now');
+    expect(line('second signal: exiting now')?.signal).toBe('SIGINT');
   });
 
   it('exit 1 when the steps outlast the timeout, and not when they finish in time', async () => {

@@ -4,6 +4,8 @@ import { AppError } from '../errors.js';
 export interface RateLimiter {
   /** Takes one token for `key`; false when its bucket is empty. */
   take(key: string): boolean;
+  /** How many keys it holds a bucket for: what the sweep keeps to the recently active. */
+  readonly size: number;
   stop(): void;
 }
 
@@ -32,6 +34,9 @@ export function createRateLimiter(options: { perSecond: number; burst: number })
       if (bucket.tokens < 1) return false;
       bucket.tokens -= 1;
       return true;
+    },
+    get size() {
+      return buckets.size;
     },
     stop: () => clearInterval(sweep),
   };

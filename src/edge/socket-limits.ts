@@ -31,6 +31,10 @@ export function createSocketCounter(limit: number) {
       if (left > 0) open.set(address, left);
       else open.delete(address);
     },
+    /** Addresses with a socket open: one with none is forgotten, so clients come and go freely. */
+    get addresses() {
+      return open.size;
+    },
   };
 }
 

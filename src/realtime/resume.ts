@@ -95,9 +95,10 @@ async function replay(
     for (const change of batch) {
       if (broadcaster.concerns(peer, change)) hub.send(peer, encodeChange(change));
     }
-    // Nothing left: what was let go was deleted meanwhile (a clear leaves a marker after it).
-    if (batch.length === 0) break;
-    position = batch.at(-1)?.position ?? position;
+    const last = batch.at(-1);
+    // Nothing left: what was let go is not in the log (deleted meanwhile, or the log moved).
+    if (!last) break;
+    position = last.position;
     more = batch.length === REPLAY_BATCH;
     if (more) await drained(peer.socket);
   }

@@ -167,21 +167,23 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
 
   /** Reads a round's snapshots; the whole list and its counts in one statement, so they agree. */
   const readRound = async (withList: boolean, requests: ListRequest<Peer>[]) => {
-    const [whole, countsJson, lists] = await Promise.all([
-      withList ? readSnapshotJson(db) : undefined,
-      withList ? undefined : readCountsJson(db),
+    const [snapshot, lists] = await Promise.all([
+      withList ? readSnapshotJson(db) : readCountsJson(db),
       readWatchLists(db, requests),
     ]);
     version += 1;
-    if (whole) {
+    let counts: Buffer;
+    if (typeof snapshot === 'string') {
+      counts = encodeJsonFrame('online-users-count', snapshot);
+    } else {
       latest = {
         version,
         readAt: Date.now(),
-        list: encodeJsonFrame('online-users-list', whole.list),
-        counts: encodeJsonFrame('online-users-count', whole.counts),
+        list: encodeJsonFrame('online-users-list', snapshot.list),
+        counts: encodeJsonFrame('online-users-count', snapshot.counts),
       };
+      counts = latest.counts;
     }
-    const counts = whole ? (latest as ListSnapshot).counts : encodeCounts(countsJson);
     return {
       version,
       counts,
@@ -291,6 +293,3 @@ export function createSnapshotPump(options: SnapshotPumpOptions): SnapshotPump {
     waiting.delete(peer);
   }
 }
-
-const encodeCounts = (json: string | undefined) =>
-  encodeJsonFrame('online-users-count', json ?? '{}');

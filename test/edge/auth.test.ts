@@ -67,6 +67,20 @@ describe('keys', () => {
     });
   }
 
+  it('reads no token from another six-letter scheme', () => {
+    expect(bearerToken('Apikey  secret')).toBeUndefined();
+    expect(bearerToken('Bearer  secret')).toBe('secret');
+  });
+
+  it('tells a client without a key how to give one, and one with a wrong key that it is wrong', async () => {
+    const none = await request(app(), 'GET', '/users/count', { key: null });
+    expect(none.body.error.message).toBe(
+      'a key is required: ?key=... or Authorization: Bearer ...',
+    );
+    const wrong = await request(app(), 'GET', '/users/count', { key: 'wrong' });
+    expect(wrong.body.error.message).toBe('the key is not valid for this route');
+  });
+
   const conflicting: [string, string, Record<string, string>][] = [
     ['a right key then a wrong one', `?key=${KEYS.access}&key=wrong`, {}],
     ['a wrong key then a right one', `?key=wrong&key=${KEYS.access}`, {}],

@@ -1,8 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { describe, expect, it, vi } from 'vitest';
-import { createRateLimiter } from '../../src/edge/rate-limit.js';
+import { Hono } from 'hono';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { clientAddress, createRateLimiter } from '../../src/edge/rate-limit.js';
 import { presenceRows, useTestDatabase } from '../helpers/database.js';
 import { KEYS, request, testApp } from '../helpers/http.js';
 
@@ -10,25 +11,33 @@ import { KEYS, request, testApp } from '../helpers/http.js';
 
 const database = useTestDatabase();
 
-describe('the rate limiter', () => {
-  it('lets a burst through, then refills at the rate, per address', async () => {
+describe('the rate limiter, on a clock of its own', () => {
+  // Only the clock (and the sweep's timer) is faked: the buckets are filled by Date.now(), so a
+  // slow machine changes nothing.
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('lets a burst through, then refills at the rate, per address', () => {
     const limiter = createRateLimiter({ perSecond: 20, burst: 5 });
     try {
       const first = Array.from({ length: 6 }, () => limiter.take('a'));
       expect(first).toEqual([true, true, true, true, true, false]);
       // Another address has a bucket of its own.
       expect(limiter.take('b')).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 120));
-      expect(limiter.take('a')).toBe(true);
+      // 120 ms at 20 a second: two tokens and a bit.
+      vi.setSystemTime(Date.now() + 120);
+      const after = Array.from({ length: 3 }, () => limiter.take('a'));
+      expect(after).toEqual([true, true, false]);
     } finally {
       limiter.stop();
     }
   });
-});
 
-describe('the rate limiter, on a clock of its own', () => {
   it('saves no more than the burst, however long a client was quiet', () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
     const limiter = createRateLimiter({ perSecond: 10, burst: 5 });
     try {
       const takes = (n: number) => Array.from({ length: n }, () => limiter.take('a'));
@@ -41,7 +50,50 @@ describe('the rate limiter, on a clock of its own', () => {
       expect(takes(2)).toEqual([true, false]);
     } finally {
       limiter.stop();
-      vi.useRealTimers();
+    }
+  });
+
+  it('forgets, every 10 s, the addresses idle for longer than that, and only those', () => {
+    const limiter = createRateLimiter({ perSecond: 10, burst: 5 });
+    try {
+      limiter.take('idle');
+      // The first sweep: 'idle' has been idle exactly 10 s, not longer.
+      vi.advanceTimersByTime(10_000);
+      expect(limiter.size).toBe(1);
+      limiter.take('active');
+      expect(limiter.size).toBe(2);
+      // The second: 'idle' is 20 s idle and goes; 'active' (10 s) stays.
+      vi.advanceTimersByTime(10_000);
+      expect(limiter.size).toBe(1);
+      vi.advanceTimersByTime(10_000);
+      expect(limiter.size).toBe(0);
+    } finally {
+      limiter.stop();
+    }
+  });
+
+  it('leaves no timer behind once stopped', () => {
+    const limiter = createRateLimiter({ perSecond: 10, burst: 5 });
+    expect(vi.getTimerCount()).toBe(1);
+    limiter.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('the address a request is counted against', () => {
+  const app = new Hono().get('/', (c) => c.text(clientAddress(c)));
+  const addressOf = async (env?: unknown) => (await app.request('/', {}, env)).text();
+
+  it("is the socket's remote address", async () => {
+    const env = { incoming: { socket: { remoteAddress: '10.1.2.3' } } };
+    expect(await addressOf(env)).toBe('10.1.2.3');
+  });
+
+  it('is one key shared by every request not from a socket, whatever the adapter gives', async () => {
+    const shared = await addressOf(undefined);
+    expect(shared).not.toBe('10.1.2.3');
+    for (const env of [{}, { incoming: {} }, { incoming: { socket: {} } }]) {
+      expect(await addressOf(env)).toBe(shared);
     }
   });
 });
@@ -60,7 +112,10 @@ describe('a client over the limit', () => {
       });
       expect(refused.status).toBe(429);
       expect(refused.headers.get('Retry-After')).toBe('1');
-      expect(refused.body.error.code).toBe('rate_limited');
+      expect(refused.body.error).toMatchObject({
+        code: 'rate_limited',
+        message: 'too many requests from this address; slow down',
+      });
       expect(await presenceRows(database.db)).toEqual([]);
     } finally {
       limiter.stop();

@@ -44,10 +44,15 @@ describe('sockets per address', () => {
     counter.opened('a');
     counter.closed('a');
     expect(await admits(counter.check, 'a')).toBe(true);
+    // One of two closed leaves room for one more, and no more than that.
+    counter.opened('a');
+    expect(await admits(counter.check, 'a')).toBe(false);
+    counter.closed('a');
     counter.closed('a');
     // A close with nothing open (never counted) must not leave room for a third socket.
     counter.closed('a');
     counter.closed('b');
+    expect(counter.addresses).toBe(0);
     for (const address of ['a', 'b']) {
       counter.opened(address);
       counter.opened(address);

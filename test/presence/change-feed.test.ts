@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type KyselyPlugin, sql } from 'kysely';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createChangeFeed } from '../../src/presence/change-feed.js';
 import { latestPosition, readLogState, type StatusChange } from '../../src/presence/changes.js';
 import { silentLogger, useTestDatabase } from '../helpers/database.js';
@@ -20,13 +20,16 @@ const ping = (user: string, status = 'busy') =>
 /** A logger whose messages the test reads back. */
 function recordingLogger() {
   const messages: string[] = [];
+  const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk, _encoding, done) {
-      messages.push(JSON.parse(String(chunk)).msg);
+      const line = JSON.parse(String(chunk));
+      lines.push(line);
+      messages.push(line.msg);
       done();
     },
   });
-  return { logger: pino({ level: 'debug' }, stream), messages };
+  return { logger: pino({ level: 'debug' }, stream), messages, lines };
 }
 
 /** Counts the reads of the log; `during` runs once, while the first read is on its way. */
@@ -153,7 +156,7 @@ describe('the change feed', () => {
   it('moves on when handing changes on fails, and says so', async () => {
     const after = await latestPosition(database.db);
     await ping('lost');
-    const { logger, messages } = recordingLogger();
+    const { logger, messages, lines } = recordingLogger();
     const handed: StatusChange[][] = [];
     let fail = true;
     const feed = createChangeFeed({
@@ -169,6 +172,9 @@ describe('the change feed', () => {
     feed.wake();
     await waitFor('a batch', () => handed.length === 1);
     expect(messages).toContain('could not publish changes');
+    expect(lines).toContainEqual(
+      expect.objectContaining({ err: expect.objectContaining({ message: 'a subscriber failed' }) }),
+    );
     fail = false;
     await ping('next');
     feed.wake();
@@ -180,7 +186,7 @@ describe('the change feed', () => {
   it('tries a failed read again after retryMs, without a wake-up, and says so', async () => {
     const after = await latestPosition(database.db);
     await ping('late');
-    const { logger, messages } = recordingLogger();
+    const { logger, messages, lines } = recordingLogger();
     const { db } = instrumented({ failReads: 1 });
     const handed: StatusChange[][] = [];
     const feed = createChangeFeed({
@@ -196,6 +202,9 @@ describe('the change feed', () => {
     await waitFor('a batch', () => handed.length === 1);
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(250);
     expect(messages).toContain('could not read the change log');
+    expect(lines).toContainEqual(
+      expect.objectContaining({ reason: 'the database failed this read' }),
+    );
     expect(feed.position).toBe(after + 1);
     feed.stop();
   });
@@ -235,5 +244,231 @@ describe('the change feed', () => {
     await sleep(200);
     expect(failing.state.reads).toBe(1);
     expect(handed).toEqual([]);
+  });
+});
+
+/** Lets reads (real I/O) finish while a fake clock stands still. */
+async function until(what: string, done: () => boolean): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (!done()) {
+    if (performance.now() > deadline) throw new Error(`waited 10 s for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Counts the log-state checks and every result back from PostgreSQL; `onCheck` runs once. */
+function checking(onCheck?: () => Promise<void>) {
+  const state = { checks: 0, results: 0 };
+  let hook = onCheck;
+  const plugin: KyselyPlugin = {
+    transformQuery({ node }) {
+      if (JSON.stringify(node).includes('log_state')) state.checks += 1;
+      return node;
+    },
+    async transformResult({ result }) {
+      const row = result.rows[0] as Record<string, unknown> | undefined;
+      if (hook && row && 'log_end' in row) {
+        const run = hook;
+        hook = undefined;
+        await run();
+      }
+      state.results += 1;
+      return result;
+    },
+  };
+  return { db: database.db.withPlugin(plugin), state };
+}
+
+describe('a log that moved', () => {
+  // The clock alone is faked: how often the log is checked is exact.
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('is checked for after a read that found nothing, at most every second, and read from its end', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const log = await readLogState(database.db);
+      const { logger, lines } = recordingLogger();
+      const { db, state } = checking();
+      const moved: number[] = [];
+      const handed: StatusChange[][] = [];
+      // A position past the log's end: an older copy of the database was restored.
+      const feed = createChangeFeed({
+        identity: log.identity,
+        db,
+        logger,
+        after: log.end + 10,
+        onChanges: (batch) => handed.push(batch),
+        onMoved: (position) => moved.push(position),
+      });
+      feed.wake();
+      await until('a read', () => state.results === 1);
+      await settle();
+      vi.setSystemTime(Date.now() + 999);
+      feed.wake();
+      await until('a read', () => state.results === 2);
+      await settle();
+      expect(state.checks).toBe(0);
+      expect(lines).toEqual([]);
+
+      vi.setSystemTime(Date.now() + 1);
+      feed.wake();
+      await until('the move', () => moved.length === 1);
+      expect(moved).toEqual([log.end]);
+      expect(feed.position).toBe(log.end);
+      expect(lines).toEqual([
+        expect.objectContaining({
+          msg: 'the change log moved; sockets are told to resync',
+          from: log.end + 10,
+          to: log.end,
+          sameDatabase: true,
+        }),
+      ]);
+      // A read that finds changes costs no check, even when one is due.
+      vi.setSystemTime(Date.now() + 1_000);
+      await ping('after-the-move');
+      feed.wake();
+      await until('the change', () => handed.length === 1);
+      expect(handed[0]?.map((c) => c.position)).toEqual([log.end + 1]);
+      expect(state.checks).toBe(1);
+      feed.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('is of another database when its identity differs; the same log at the position has not moved', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const log = await readLogState(database.db);
+      const { logger, lines } = recordingLogger();
+      const { db, state } = checking();
+      const moved: number[] = [];
+      const same = createChangeFeed({
+        identity: log.identity,
+        db,
+        logger,
+        after: log.end,
+        onChanges: () => {},
+        onMoved: (position) => moved.push(position),
+      });
+      vi.setSystemTime(Date.now() + 1_000);
+      same.wake();
+      await until('a check', () => state.checks === 1 && state.results === 2);
+      await settle();
+      expect(moved).toEqual([]);
+      same.stop();
+
+      const other = createChangeFeed({
+        identity: 'another-database',
+        db,
+        logger,
+        after: log.end,
+        onChanges: () => {},
+        onMoved: () => {
+          throw new Error('no socket could be told');
+        },
+      });
+      vi.setSystemTime(Date.now() + 1_000);
+      other.wake();
+      await until('the move', () => lines.length === 2);
+      expect(lines[0]).toMatchObject({ from: log.end, to: log.end, sameDatabase: false });
+      expect(lines[1]).toMatchObject({
+        msg: 'could not announce that the log moved',
+        err: expect.objectContaining({ message: 'no socket could be told' }),
+      });
+      expect(other.position).toBe(log.end);
+      other.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('is checked without losing a wake-up that came during the check', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const log = await readLogState(database.db);
+      const handed: StatusChange[][] = [];
+      const { db } = checking(async () => {
+        await ping('during-the-check');
+        feed.wake();
+      });
+      const feed = createChangeFeed({
+        identity: log.identity,
+        db,
+        logger: silentLogger,
+        after: log.end,
+        onChanges: (batch) => handed.push(batch),
+      });
+      vi.setSystemTime(Date.now() + 1_000);
+      feed.wake();
+      await until('the change', () => handed.length === 1);
+      expect(handed[0]?.map((c) => (c.kind === 'change' ? c.user : null))).toEqual([
+        'during-the-check',
+      ]);
+      feed.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('a failed read', () => {
+  it('is tried again after retryMs exactly, a second unless given', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      for (const [retryMs, expected] of [
+        [300, 300],
+        [undefined, 1_000],
+      ] as const) {
+        const { logger, messages } = recordingLogger();
+        const { db, state } = instrumented({ failReads: 1 });
+        const feed = createChangeFeed({
+          identity: 'any',
+          db,
+          logger,
+          after: 0,
+          checkMs: 60_000,
+          retryMs,
+          onChanges: () => {},
+        });
+        feed.wake();
+        await until('the failure', () => messages.length === 1);
+        vi.advanceTimersByTime(expected - 1);
+        expect(state.reads).toBe(1);
+        vi.advanceTimersByTime(1);
+        expect(state.reads).toBe(2);
+        feed.stop();
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('a read that fails after stop', () => {
+  it('schedules no retry', async () => {
+    const retries: number[] = [];
+    const realSetTimeout = globalThis.setTimeout;
+    // The feed's retry timer calls its `wake`: counted here, everything else passed through.
+    globalThis.setTimeout = ((callback: () => void, ms?: number) => {
+      if (callback.name === 'wake') retries.push(ms ?? 0);
+      return realSetTimeout(callback, ms);
+    }) as typeof setTimeout;
+    try {
+      const { logger, messages } = recordingLogger();
+      const { db } = instrumented({ failReads: 1, during: async () => feed.stop() });
+      const feed = createChangeFeed({
+        identity: 'any',
+        db,
+        logger,
+        after: 0,
+        onChanges: () => {},
+      });
+      feed.wake();
+      await waitFor('the failure', () => messages.length === 1);
+      expect(retries).toEqual([]);
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
+    }
   });
 });

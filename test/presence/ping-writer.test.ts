@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { sql } from 'kysely';
+import { type KyselyPlugin, sql, ValueNode } from 'kysely';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createDb, createPool } from '../../src/db/connection.js';
 import { createPingWriter, writePings } from '../../src/presence/ping-writer.js';
@@ -115,6 +115,7 @@ describe('the ping writer', () => {
     await expect(writer.record(ping('queued', 'busy'))).rejects.toMatchObject({
       code: 'database_unavailable',
       status: 503,
+      message: 'the database is not answering in time; retry shortly',
     });
     expect(performance.now() - started).toBeLessThan(2_000);
     await pool.end().catch(() => {});
@@ -289,5 +290,47 @@ describe('groups of pings (recordMany)', () => {
     expect(rows.get('m0')).toBe('busy');
     expect(rows.get('m1')).toBe('busy'); // the third group's
     expect(rows.size).toBe(601);
+  });
+
+  it('writes a group larger than maxBatch whole, in one statement', async () => {
+    const batches: number[] = [];
+    const writer = createPingWriter({
+      db: database.db,
+      maxBatch: 2,
+      onBatch: (size) => batches.push(size),
+    });
+    await writer.recordMany([ping('big1', 'busy'), ping('big2', 'busy'), ping('big3', 'busy')]);
+    expect(batches).toEqual([3]);
+    expect((await presenceRows(database.db)).length).toBe(3);
+  });
+});
+
+describe('the order of a statement', () => {
+  it('is by user, then session (the default first), whatever order the pings came in', async () => {
+    // The arrays handed to presently.ping_many, read from the statement as sent.
+    const sent: unknown[][] = [];
+    const capture: KyselyPlugin = {
+      transformQuery({ node }) {
+        if (node.kind === 'RawNode') {
+          for (const parameter of node.parameters) {
+            if (ValueNode.is(parameter) && Array.isArray(parameter.value))
+              sent.push(parameter.value);
+          }
+        }
+        return node;
+      },
+      transformResult: async ({ result }) => result,
+    };
+    await writePings(database.db.withPlugin(capture), [
+      { id: 'b', status: 'busy', session: 'tablet' },
+      { id: 'a', status: 'busy', session: 'phone' },
+      { id: 'b', status: 'busy' },
+      { id: 'a', status: 'available' },
+      { id: 'b', status: 'available', session: 'phone' },
+    ]);
+    const [ids, statuses, sessions] = sent;
+    expect(ids).toEqual(['a', 'a', 'b', 'b', 'b']);
+    expect(sessions).toEqual([null, 'phone', null, 'phone', 'tablet']);
+    expect(statuses).toEqual(['available', 'busy', 'busy', 'available', 'busy']);
   });
 });
