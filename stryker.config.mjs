@@ -20,6 +20,8 @@ export default {
     'src/edge/socket-limits.ts',
     'src/presence/change-feed.ts',
     'src/realtime/snapshots.ts',
+    'src/realtime/slices.ts',
+    'src/pacing.ts',
     'src/realtime/resume.ts',
     'src/http/csv.ts',
     'src/shutdown.ts',
