@@ -109,15 +109,21 @@ describe('the ping writer', () => {
     const { port } = silent.address() as net.AddressInfo;
     const pool = createPool({ connectionString: `postgres://x@127.0.0.1:${port}/x` }, silentLogger);
     const writer = createPingWriter({ db: createDb(pool), maxInFlight: 1, maxQueueMs: 200 });
+    let firstSettled = false;
     const first = writer.record(ping('stuck', 'busy'));
-    first.catch(() => {});
-    const started = performance.now();
+    first
+      .catch(() => {})
+      .finally(() => {
+        firstSettled = true;
+      });
     await expect(writer.record(ping('queued', 'busy'))).rejects.toMatchObject({
       code: 'database_unavailable',
       status: 503,
       message: 'the database is not answering in time; retry shortly',
     });
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // Refused by the queue's own timer, while the write ahead of it still hangs: not in the
+    // wake of that write failing.
+    expect(firstSettled).toBe(false);
     await pool.end().catch(() => {});
     silent.close();
   });
