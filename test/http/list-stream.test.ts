@@ -40,7 +40,7 @@ describe('the streamed whole list', () => {
       insert into presently.presence (user_id, status, last_ping)
       select (${odd}::text[])[g % ${odd.length} + 1] || g::text || (${odd}::text[])[g % 5 + 1],
              case when g % 3 = 0 then 'busy' else 'available' end,
-             now() - make_interval(secs => g * 7.3 + case when g % 4 = 0 then 86_400 * 2 else 0 end)
+             now() - make_interval(secs => g * 7.3 + case when g % 4 = 0 then 172800 else 0 end)
       from generate_series(1, 3001) g
     `.execute(database.db);
     for (const listChunkRows of [7, 1_000, 3_001, 10_000]) {
