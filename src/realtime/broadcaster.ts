@@ -60,26 +60,33 @@ export function createBroadcaster({
     const watched = watch.watchOf(peer);
     return watched === 'all' || watched.size > 0;
   };
+  /** Each change to its followers, in order, with a turn of the event loop every few ms. */
+  const sendDeltas = async (changes: StatusChange[]) => {
+    let turnAt = performance.now() + TURN_AFTER_MS;
+    for (const change of changes) {
+      if (performance.now() > turnAt) {
+        await yieldToEventLoop();
+        turnAt = performance.now() + TURN_AFTER_MS;
+      }
+      const frame = encodeChange(change);
+      if (change.kind === 'cleared') {
+        for (const peer of hub.peers())
+          if (followsAnyone(peer)) deliver(peer, change.position, frame);
+      } else {
+        const { position } = change;
+        watch.eachFollower(change.user, (peer) => deliver(peer, position, frame));
+      }
+    }
+  };
   return {
     async publish(changes) {
       if (changes.length === 0) return;
-      // Snapshots first: they must follow whatever becomes of the deltas.
-      snapshots.changed();
-      if (hub.size === 0) return;
-      let turnAt = performance.now() + TURN_AFTER_MS;
-      for (const change of changes) {
-        if (performance.now() > turnAt) {
-          await yieldToEventLoop();
-          turnAt = performance.now() + TURN_AFTER_MS;
-        }
-        const frame = encodeChange(change);
-        if (change.kind === 'cleared') {
-          for (const peer of hub.peers())
-            if (followsAnyone(peer)) deliver(peer, change.position, frame);
-        } else {
-          const { position } = change;
-          watch.eachFollower(change.user, (peer) => deliver(peer, position, frame));
-        }
+      try {
+        if (hub.size > 0) await sendDeltas(changes);
+      } finally {
+        // Marked once the deltas are out (or failed): a batch gives the event loop turns, and
+        // the round of snapshots this asks for must come after all of it, not between.
+        snapshots.changed();
       }
     },
     deliver,
