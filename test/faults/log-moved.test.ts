@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { databaseUrl, withAdmin } from '../helpers/admin.js';
+import { databaseUrl, dropDatabase, withAdmin } from '../helpers/admin.js';
 import { makeDataDir } from '../helpers/data-dir.js';
 import { KEYS } from '../helpers/http.js';
 import { socketUrl } from '../helpers/realtime.js';
@@ -26,7 +26,7 @@ const names: string[] = [];
 const dirs: string[] = [];
 afterAll(async () => {
   await withAdmin(adminUrl, async (admin) => {
-    for (const name of names) await admin.query(`drop database if exists ${name} with (force)`);
+    for (const name of names) await dropDatabase(admin, name);
   });
   await Promise.all(dirs.map((dir) => fs.rm(dir, { recursive: true, force: true })));
 });

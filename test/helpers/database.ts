@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { createDb, createPool } from '../../src/db/connection.js';
 import type { Database } from '../../src/db/schema.js';
-import { databaseUrl, withAdmin } from './admin.js';
+import { databaseUrl, dropDatabase, withAdmin } from './admin.js';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -26,10 +26,7 @@ export async function createTestDatabase(options: { migrated: boolean }): Promis
   await withAdmin(adminUrl, (admin) => admin.query(`create database ${name}${from}`));
   return {
     url: databaseUrl(adminUrl, name),
-    drop: () =>
-      withAdmin(adminUrl, (admin) =>
-        admin.query(`drop database if exists ${name} with (force)`),
-      ).then(() => undefined),
+    drop: () => withAdmin(adminUrl, (admin) => dropDatabase(admin, name)),
   };
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import type { TestProject } from 'vitest/node';
 import { migrate, readMigrations } from '../../src/db/migrate.js';
-import { databaseUrl, withAdmin } from '../helpers/admin.js';
+import { databaseUrl, dropDatabase, withAdmin } from '../helpers/admin.js';
 import { provisionDatabaseServer } from './provision.js';
 
 declare module 'vitest' {
@@ -29,9 +29,7 @@ export default async function setup(project: TestProject) {
   process.stdout.write(`PostgreSQL for tests: ${server.kind}\n`);
   project.provide('databaseServer', { adminUrl: server.adminUrl, template, kind: server.kind });
   return async () => {
-    await withAdmin(server.adminUrl, (admin) =>
-      admin.query(`drop database if exists ${template} with (force)`),
-    );
+    await withAdmin(server.adminUrl, (admin) => dropDatabase(admin, template));
     await server.stop();
   };
 }
