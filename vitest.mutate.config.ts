@@ -10,8 +10,8 @@ export default defineConfig({
   test: {
     // MUTATE_TESTS (comma-separated globs) narrows the set, e.g. for one module's static mutants.
     include: process.env.MUTATE_TESTS?.split(',') ?? [
-      'test/presence/{change-feed,change-log,change-log-races,periodic,ping-writer,sessions,validation}.test.ts',
-      'test/http/{bulk-pings,bulk-status,csv,list-pages,request-logs,reports,security,sessions,unavailable,users}.test.ts',
+      'test/presence/{change-feed,change-log,change-log-races,periodic,ping-writer,sessions,validation,validation-bodies}.test.ts',
+      'test/http/{bulk-pings,bulk-status,csv,list-pages,openapi,request-logs,reports,security,sessions,unavailable,users}.test.ts',
       'test/edge/{auth,rate-limit,socket-limit-rules}.test.ts',
       'test/realtime/{hub,resume,resume-bounds,slices,snapshot-rounds,snapshots,watch}.test.ts',
       'test/db/listener.test.ts',

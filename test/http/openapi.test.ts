@@ -70,6 +70,56 @@ describe('/openapi.json', () => {
     }
   });
 
+  it('describes each input in the words of its rule, with examples', () => {
+    const ID =
+      'The user: a string of 1 to 128 characters, or an integer (1 and "1" are the same user)';
+    const ID_TEXT =
+      'The user id (URL-encoded), 1 to 128 characters; no control, format or separator characters, not only blanks';
+    const SESSION =
+      'The session (device) pinging, 1 to 128 characters; absent or "default": the default session';
+    const TIMEOUT =
+      'Seconds (1 to 86400, fractions allowed) after which this session lapses without a new ping; absent: AWAY_TIMEOUT_SECONDS';
+    const bodyOf = (path: string) =>
+      document.paths[path].post.requestBody.content['application/json'].schema;
+    const parameter = (path: string, method: string, name: string) =>
+      document.paths[path][method].parameters.find((p: { name: string }) => p.name === name);
+    const ping = {
+      type: 'object',
+      properties: {
+        id: expect.objectContaining({ description: ID, examples: ['alice', 42] }),
+        status: { type: 'string', enum: ['available', 'busy'] },
+        session: expect.objectContaining({ description: SESSION, examples: ['phone'] }),
+        timeout: expect.objectContaining({ description: TIMEOUT }),
+      },
+      required: ['id', 'status'],
+    };
+    expect(bodyOf('/users/ping')).toMatchObject(ping);
+    expect(bodyOf('/users/pings')).toMatchObject({
+      description: "1 to 1000 pings, each as POST /users/ping's body, stored in order",
+      properties: { pings: { type: 'array', items: ping } },
+      required: ['pings'],
+    });
+    expect(bodyOf('/users/status')).toMatchObject({
+      description: "1 to 1000 ids, each as a ping's id",
+      properties: { users: { type: 'array', items: { description: ID } } },
+      required: ['users'],
+    });
+    expect(parameter('/users/{id}/status', 'get', 'id').schema).toMatchObject({
+      description: ID_TEXT,
+      examples: ['alice', '42'],
+    });
+    expect(parameter('/users/{id}/sessions/{session}', 'delete', 'session').schema).toMatchObject({
+      description: SESSION,
+    });
+    expect(parameter('/users/list/{status}', 'get', 'status').schema).toMatchObject({
+      enum: ['available', 'busy', 'away', 'all'],
+      description: 'Which users: those with this status, or all',
+    });
+    expect(parameter('/users/list/{status}', 'get', 'prefix').schema).toMatchObject({
+      description: 'Only users whose id starts with this (1 to 128 characters)',
+    });
+  });
+
   it('needs no key, and lists the keys each route takes', async () => {
     expect(document.components.securitySchemes).toMatchObject({
       bearerKey: { type: 'http', scheme: 'bearer' },

@@ -340,3 +340,23 @@ describe('the order of a statement', () => {
     expect(statuses).toEqual(['available', 'busy', 'busy', 'available', 'busy']);
   });
 });
+
+describe('a timeout without a session', () => {
+  it("is the default session's own timeout, alone or beside plain pings", async () => {
+    await writePings(database.db, [{ id: 'alone', status: 'busy', timeout: 5 }]);
+    await writePings(database.db, [
+      { id: 'plain', status: 'busy' },
+      { id: 'beside', status: 'available', timeout: 90.5 },
+    ]);
+    const rows = await database.db
+      .selectFrom('presently.presence')
+      .select(['user_id', sql<number | null>`extract(epoch from timeout)::float8`.as('seconds')])
+      .orderBy('user_id')
+      .execute();
+    expect(rows).toEqual([
+      { user_id: 'alone', seconds: 5 },
+      { user_id: 'beside', seconds: 90.5 },
+      { user_id: 'plain', seconds: null },
+    ]);
+  });
+});
