@@ -96,12 +96,14 @@ describe('/openapi.json', () => {
     expect(bodyOf('/users/ping')).toMatchObject(ping);
     expect(bodyOf('/users/pings')).toMatchObject({
       description: "1 to 1000 pings, each as POST /users/ping's body, stored in order",
-      properties: { pings: { type: 'array', items: ping } },
+      properties: { pings: { type: 'array', minItems: 1, maxItems: 1000, items: ping } },
       required: ['pings'],
     });
     expect(bodyOf('/users/status')).toMatchObject({
       description: "1 to 1000 ids, each as a ping's id",
-      properties: { users: { type: 'array', items: { description: ID } } },
+      properties: {
+        users: { type: 'array', minItems: 1, maxItems: 1000, items: { description: ID } },
+      },
       required: ['users'],
     });
     expect(parameter('/users/{id}/status', 'get', 'id').schema).toMatchObject({
