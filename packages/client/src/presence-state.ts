@@ -12,6 +12,8 @@ export interface UserPresence {
   status: Status;
   /** Unix time in whole seconds of the user's last ping, as far as this client knows. */
   time: number;
+  /** The user's status message, only while one is set. */
+  message?: string;
 }
 
 export interface PresenceState {
@@ -34,6 +36,10 @@ export interface PresenceState {
 }
 
 const zeroCounts = (): Counts => ({ available: 0, busy: 0, away: 0 });
+
+/** A user as held: `message` only while one is set, as the service sends it. */
+const entry = (status: Status, time: number, message: string | undefined): UserPresence =>
+  message === undefined ? { status, time } : { status, time, message };
 const byId = new Intl.Collator('en', { numeric: true });
 
 /**
@@ -60,7 +66,8 @@ export function createPresenceState(): PresenceState {
     },
     applyList(list) {
       users.clear();
-      for (const { user, status, time } of list) users.set(user, { status, time });
+      for (const { user, status, time, message } of list)
+        users.set(user, entry(status, time, message));
       complete = true;
       updated();
     },
@@ -68,7 +75,7 @@ export function createPresenceState(): PresenceState {
       counts = { ...next };
       updated();
     },
-    applyChange({ user, status, previous, time }) {
+    applyChange({ user, status, previous, time, message }) {
       const known = users.get(user);
       if (known) counts[known.status] -= 1;
       else if (previous) counts[previous] = Math.max(0, counts[previous] - 1);
@@ -77,7 +84,8 @@ export function createPresenceState(): PresenceState {
       } else {
         // Going away is dated by the timeout; "last seen" stays the last ping.
         const lastPing = status === 'away' && known ? known.time : time;
-        users.set(user, { status, time: lastPing });
+        // A change carries the message as of the change: none there means none set.
+        users.set(user, entry(status, lastPing, message));
         counts[status] += 1;
       }
       updated();
@@ -95,8 +103,8 @@ export function createPresenceState(): PresenceState {
     },
     list(filter = 'all') {
       const shown: OnlineUser[] = [];
-      for (const [user, { status, time }] of users) {
-        if (filter === 'all' || status === filter) shown.push({ user, status, time });
+      for (const [user, presence] of users) {
+        if (filter === 'all' || presence.status === filter) shown.push({ user, ...presence });
       }
       return shown.sort((a, b) => byId.compare(a.user, b.user));
     },

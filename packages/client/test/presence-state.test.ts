@@ -36,6 +36,32 @@ describe('the presence state', () => {
     expect(state.counts).toEqual({ available: 0, busy: 1, away: 1 });
   });
 
+  it("keeps each user's status message from snapshots and changes, only while one is set", () => {
+    const state = createPresenceState();
+    state.applyList([
+      { user: 'a', status: 'busy', time: 10, message: 'in a meeting' },
+      { user: 'b', status: 'available', time: 20 },
+    ]);
+    expect(state.users.get('a')).toEqual({ status: 'busy', time: 10, message: 'in a meeting' });
+    expect(state.list('busy')).toEqual([
+      { user: 'a', status: 'busy', time: 10, message: 'in a meeting' },
+    ]);
+    // A message set without a change of status is announced as a change of the same status.
+    state.applyChange(
+      change({ user: 'b', status: 'available', previous: 'available', time: 30, message: 'lunch' }),
+    );
+    expect(state.users.get('b')).toEqual({ status: 'available', time: 30, message: 'lunch' });
+    expect(state.counts).toEqual({ available: 0, busy: 0, away: 0 });
+    // Going away keeps the message the change carries; a change without one clears it.
+    state.applyChange(
+      change({ user: 'a', status: 'away', previous: 'busy', time: 90, message: 'in a meeting' }),
+    );
+    expect(state.users.get('a')).toEqual({ status: 'away', time: 10, message: 'in a meeting' });
+    state.applyChange(change({ user: 'a', status: 'available', previous: 'away', time: 95 }));
+    expect(state.users.get('a')).toEqual({ status: 'available', time: 95 });
+    expect(Object.keys(state.list()[0] ?? {})).toEqual(['user', 'status', 'time']);
+  });
+
   it('lists by status, ids in numeric order', () => {
     const state = createPresenceState();
     state.applyList(
