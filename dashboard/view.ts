@@ -126,19 +126,6 @@ export function createView(document: Document): View {
     scheduleRender();
   };
 
-  /**
-   * The page's rows keep their message from the socket's frames: the client's state keeps each
-   * user's status and time only.
-   */
-  const noteMessages = (users: { user: string; message?: string | undefined }[]) => {
-    for (const { user, message } of users) {
-      const read = page.find((entry) => entry.user === user);
-      if (!read) continue;
-      if (message === undefined) delete read.message;
-      else read.message = message;
-    }
-  };
-
   /** The devices to know: the page's rows and the user opened. */
   const track = () => {
     const users = page.map((read) => read.user);
@@ -181,11 +168,12 @@ export function createView(document: Document): View {
     for (const status of ['available', 'busy', 'away'] as const) {
       counts[status].textContent = String(state.counts[status]);
     }
-    // The page's users as read, brought up to date by what the socket says of them.
+    // The page's users as read, or as the socket has said since (status, time and message:
+    // a message the state does not hold is no longer set).
     rows.replaceChildren(
       ...page.map((read) => {
         const now = state.users.get(read.user);
-        const shown = now ? { ...read, ...now, user: read.user } : read;
+        const shown = now ? { user: read.user, ...now } : read;
         return row(shown, read.user === selected, devices?.get(read.user));
       }),
     );
@@ -292,9 +280,7 @@ export function createView(document: Document): View {
       devices = current;
       const stops = [
         next.state.onUpdate(scheduleRender),
-        next.socket.on('list', (users) => noteMessages(users)),
         next.socket.on('change', (change) => {
-          if (change.status !== null) noteMessages([change]);
           current.refresh(change.user);
           if (change.user === selected) void loadDay(change.user);
         }),

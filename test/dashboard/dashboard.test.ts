@@ -422,6 +422,13 @@ describe.skipIf(missing)('the dashboard, in a browser', () => {
     );
     await page.waitForSelector(`${available} td.devices .session[data-session="phone"]`);
     expect(await chips(page, `${available} td.devices .session`)).toEqual(['phone available']);
+
+    // The message cleared: gone from the row with the change that says so.
+    expect((await call(service, 'DELETE', '/users/hana/message', KEYS.access)).status).toBe(200);
+    await waitFor(
+      'no message in the row',
+      async () => (await text(page, `${available} td.message`)) === '',
+    );
   });
 
   it('reconnects after its socket drops, and shows a change made meanwhile', async () => {
