@@ -218,7 +218,7 @@ export function formatTable(r: BenchResults): string {
     rows.push([
       `watch-list fan-out, ${fmt(w.sockets)} sockets x ${w.perSocket} users, ${fmt(w.users)} users`,
       `p50 ${w.deliveryMs.p50} ms, p99 ${w.deliveryMs.p99} ms`,
-      `max ${w.deliveryMs.max} ms; ${w.changesPerSecond} changes/s for ${w.durationS} s among ${fmt(w.changingUsers)} users (${w.followers.min}-${w.followers.max} followers each); last follower p50 ${w.lastFollowerMs.p50} ms`,
+      `max ${w.deliveryMs.max} ms; ${w.changesPerSecond} changes/s for ${w.durationS} s among ${fmt(w.changingUsers)} users (${w.followers.min}-${w.followers.max} followers each); last follower p50 ${w.lastFollowerMs.p50} ms; ping answered p50 ${w.pingAnsweredMs?.p50} ms, p99 ${w.pingAnsweredMs?.p99} ms`,
     ]);
     rows.push([
       '',

@@ -82,6 +82,8 @@ export interface WatchFanoutResult extends Deliveries, Received {
   durationS: number;
   /** From the first ping sent to the last one answered. */
   answeredS: number;
+  /** Each ping's answer, from its send: the part of a delivery's time before the fan-out. */
+  pingAnsweredMs: { p50: number; p99: number; max: number };
   /** The client processes' event-loop delay (the worst of them): time their frames waited there. */
   clientLagMs: { p99: number; max: number };
   /** Measured from the first change to the end of the drain after the last. */
@@ -304,6 +306,8 @@ async function pingChanges(
     failures[reason] = (failures[reason] ?? 0) + 1;
   };
   const answers: Promise<void>[] = [];
+  /** Each ping answered 2xx: ms from its send to its answer. */
+  const answerMs: number[] = [];
   const count = Math.floor((options.durationS * 1000) / options.periodMs);
   const began = nowMs();
   for (let i = 0; i < count; i++) {
@@ -323,6 +327,7 @@ async function pingChanges(
         async (response) => {
           await response.arrayBuffer();
           if (!response.ok) fail(String(response.status));
+          else answerMs.push(nowMs() - sentMs);
         },
         (error: Error) => fail((error.cause as Error | undefined)?.message ?? error.message),
       ),
@@ -334,7 +339,13 @@ async function pingChanges(
   const answeredS = (nowMs() - began) / 1000;
   // Users whose status is no longer their heartbeat status, to be given it back.
   const flipped = [...current].filter(([user, s]) => s !== heartbeatStatus(user)).map(([u]) => u);
-  return { sent, failures, sendingS, answeredS, flipped };
+  answerMs.sort((a, b) => a - b);
+  const pingAnsweredMs = {
+    p50: percentile(answerMs, 50),
+    p99: percentile(answerMs, 99),
+    max: percentile(answerMs, 100),
+  };
+  return { sent, failures, sendingS, answeredS, flipped, pingAnsweredMs };
 }
 
 export async function runWatchFanout(options: {
@@ -440,6 +451,7 @@ export async function runWatchFanout(options: {
       failedPings: run.failures,
       durationS: round(run.sendingS, 1),
       answeredS: round(run.answeredS, 1),
+      pingAnsweredMs: run.pingAnsweredMs,
       clientLagMs: clientLag,
       ...deliveries,
       ...received,
