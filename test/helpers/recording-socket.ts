@@ -12,6 +12,8 @@ export class RecordingSocket implements PeerSocket {
   readyState = 1;
   unsent = 0;
   pollsAtEnd = 0;
+  /** Runs at each frame given: a test on a fake clock moves it, as a slow write would take. */
+  onSend: (() => void) | undefined;
   readonly frames: Frame[] = [];
   private readonly closeListeners: (() => void)[] = [];
   get bufferedAmount() {
@@ -21,6 +23,7 @@ export class RecordingSocket implements PeerSocket {
   send(frame: Buffer, _options: { binary: false }, callback?: (error?: Error) => void) {
     this.frames.push(JSON.parse(frame.toString()));
     this.pollsAtEnd = 0;
+    this.onSend?.();
     callback?.();
   }
   close() {

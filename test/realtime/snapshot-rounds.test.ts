@@ -237,6 +237,71 @@ describe('the pace of snapshots', () => {
   });
 });
 
+describe('the cost a round is paced by', () => {
+  /** Each frame given to the socket "takes" 50 ms, as writes to many sockets would. */
+  const slow = (socket: RecordingSocket) => {
+    socket.onSend = () => vi.setSystemTime(Date.now() + 50);
+  };
+
+  it('includes handing a list out: read at once, out in 100 ms, it comes again 500 ms later', async () => {
+    const { pump, connect } = startPump({ intervalMs: 50 });
+    const everyone = connect();
+    slow(everyone.socket);
+    pump.welcome(everyone.peer);
+    const t0 = Date.now();
+    vi.advanceTimersByTime(0);
+    await until('the first snapshots', () => everyone.socket.frames.length === 2);
+    expect(Date.now()).toBe(t0 + 100);
+    // The first round counts at most one interval (50 ms): the next list 500 ms after it began.
+    // A change's counts round comes first, at once (no one hears counts alone here).
+    await ping('a', 'busy');
+    pump.changed();
+    vi.advanceTimersByTime(0);
+    await until('the counts round, and the list round scheduled', () => roundDelays.length === 3);
+    expect(started.counts).toBe(1);
+    vi.advanceTimersByTime(t0 + 499 - Date.now());
+    expect(started.list).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(started.list).toBe(2);
+    await until('the second list', () => everyone.socket.frames.length === 4);
+  });
+
+  it('includes handing counts out, to sockets following a list or nobody', async () => {
+    await ping('a', 'busy');
+    const { pump, connect } = startPump({ intervalMs: 50 });
+    const follower = connect(new Set(['a']));
+    const nobody = connect(new Set());
+    slow(follower.socket);
+    pump.welcome(follower.peer);
+    pump.welcome(nobody.peer);
+    const t0 = Date.now();
+    vi.advanceTimersByTime(0);
+    await until('the first snapshots', () => follower.socket.frames.length === 2);
+    // The follower's list and counts took 100 ms; counted at most one interval the first time.
+    expect(Date.now()).toBe(t0 + 100);
+    expect(started.counts).toBe(1);
+
+    await ping('b', 'busy');
+    pump.changed();
+    vi.advanceTimersByTime(t0 + 499 - Date.now());
+    expect(started.counts).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(started.counts).toBe(2);
+    // Counts to both, 50 ms for the follower's: still 0.7 × 50 + 0.3 × 50 = 50 ms a round.
+    await until('the second counts', () => nobody.socket.frames.length === 2);
+    const t1 = t0 + 500;
+    expect(Date.now()).toBe(t1 + 50);
+
+    await ping('c', 'busy');
+    pump.changed();
+    vi.advanceTimersByTime(t1 + 499 - Date.now());
+    expect(started.counts).toBe(2);
+    vi.advanceTimersByTime(1);
+    expect(started.counts).toBe(3);
+    await until('the third counts', () => nobody.socket.frames.length === 3);
+  });
+});
+
 describe('a read that fails', () => {
   const recordingLogger = () => {
     const lines: { level: number; msg: string; reason?: string }[] = [];
