@@ -61,6 +61,14 @@ export async function presenceRows(db: Kysely<Database>) {
   return db.selectFrom('presently.presence').selectAll().orderBy('user_id').execute();
 }
 
+/** The change log's positions after `position`, in order: what a socket resuming from it is owed. */
+export async function logPositionsAfter(db: Kysely<Database>, position: number): Promise<number[]> {
+  const { rows } = await sql<{ position: string }>`
+    select position from presently.status_changes where position > ${position} order by position
+  `.execute(db);
+  return rows.map((row) => Number(row.position));
+}
+
 /**
  * Connections of their own, outside the pool (for open transactions, LISTEN and races), each
  * ended after the test: ending one also rolls back a transaction a failed test left open.

@@ -5,7 +5,7 @@ import { createBroadcaster } from '../../src/realtime/broadcaster.js';
 import type { Peer } from '../../src/realtime/hub.js';
 import { resume } from '../../src/realtime/resume.js';
 import { createSnapshotPump } from '../../src/realtime/snapshots.js';
-import { silentLogger, useTestDatabase } from '../helpers/database.js';
+import { logPositionsAfter, silentLogger, useTestDatabase } from '../helpers/database.js';
 import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
 import { type Frame, isEvent } from '../helpers/socket.js';
 
@@ -42,13 +42,6 @@ async function addUsers(prefix: string, count: number): Promise<void> {
   `.execute(database.db);
 }
 
-async function logPositionsAfter(position: number): Promise<number[]> {
-  const { rows } = await sql<{ position: string }>`
-    select position from presently.status_changes where position > ${position} order by position
-  `.execute(database.db);
-  return rows.map((row) => Number(row.position));
-}
-
 const positions = (frames: Frame[]) =>
   frames.filter((f) => f.event === 'presence-change').map((f) => f.data.position as number);
 
@@ -80,7 +73,7 @@ describe('the live changes held for a catching-up socket', () => {
     const db = database.db.withPlugin(onFirstResult(['user_id', 'position'], stream));
     await resume({ db, hub, broadcaster, logger: silentLogger }, peer, since);
 
-    const expected = await logPositionsAfter(since);
+    const expected = await logPositionsAfter(database.db, since);
     expect(expected.length).toBe(10 + 8_000);
     await client.next(
       isEvent('presence-change', (d) => d.position === expected.at(-1)),
@@ -115,6 +108,6 @@ describe('a socket too far behind', () => {
     await resume(deps, peer, since);
     await client.next(isEvent('online-users-count'));
     expect(client.all('resync')).toEqual([]);
-    expect(positions(client.frames)).toEqual(await logPositionsAfter(since));
+    expect(positions(client.frames)).toEqual(await logPositionsAfter(database.db, since));
   });
 });

@@ -9,7 +9,7 @@ import { type Broadcaster, createBroadcaster } from '../../src/realtime/broadcas
 import { createSocketHub, type Peer } from '../../src/realtime/hub.js';
 import { parseSince, resume } from '../../src/realtime/resume.js';
 import { createSnapshotPump } from '../../src/realtime/snapshots.js';
-import { silentLogger, useTestDatabase } from '../helpers/database.js';
+import { logPositionsAfter, silentLogger, useTestDatabase } from '../helpers/database.js';
 import { onFirstResult, useLoopbackHub } from '../helpers/loopback-hub.js';
 import { RecordingSocket } from '../helpers/recording-socket.js';
 import { type Frame, isEvent } from '../helpers/socket.js';
@@ -86,13 +86,6 @@ async function addUsers(prefix: string, count: number): Promise<void> {
   `.execute(database.db);
 }
 
-async function logPositionsAfter(position: number): Promise<number[]> {
-  const { rows } = await sql<{ position: string }>`
-    select position from presently.status_changes where position > ${position} order by position
-  `.execute(database.db);
-  return rows.map((row) => Number(row.position));
-}
-
 const positions = (frames: Frame[]) =>
   frames.filter((f) => f.event === 'presence-change').map((f) => f.data.position as number);
 
@@ -131,7 +124,9 @@ describe('the position a socket resumes from', () => {
     await resume(resumeWith(), atHorizon.peer, horizon);
     await atHorizon.client.next(isEvent('online-users-count'));
     expect(atHorizon.client.all('resync')).toEqual([]);
-    expect(positions(atHorizon.client.frames)).toEqual(await logPositionsAfter(horizon));
+    expect(positions(atHorizon.client.frames)).toEqual(
+      await logPositionsAfter(database.db, horizon),
+    );
 
     const before = await connect();
     await resume(resumeWith(), before.peer, horizon - 1);
@@ -191,7 +186,7 @@ describe('the catch-up', () => {
     const db = database.db.withPlugin(onFirstResult(['user_id', 'position'], publishDuringRead));
     await resume(deps(hub, broadcaster)(db), peer, since);
     await addUsers('later-', 1);
-    const expected = await logPositionsAfter(since);
+    const expected = await logPositionsAfter(database.db, since);
     broadcaster.publish(await readChangesAfter(database.db, since + 3, 100));
     await client.next(isEvent('presence-change', (d) => d.position === expected.at(-1)));
     expect(positions(client.frames)).toEqual(expected);
@@ -204,7 +199,7 @@ describe('the catch-up', () => {
     const { peer, client } = await connect();
     const { db, counter } = countingLogReads(database.db);
     await resume(deps(hub, broadcaster)(db), peer, since);
-    const expected = await logPositionsAfter(since);
+    const expected = await logPositionsAfter(database.db, since);
     await client.next(isEvent('presence-change', (d) => d.position === expected.at(-1)));
     expect(positions(client.frames)).toEqual(expected);
     // 1000, 1000, then 500: fewer than a batch, so the end.
@@ -249,7 +244,7 @@ describe('the catch-up', () => {
     await resume(deps(hub, broadcaster)(db), peer, since);
     expect(peer.held).toBeUndefined();
     await client.next(isEvent('online-users-count'));
-    expect(positions(client.frames)).toEqual(await logPositionsAfter(since));
+    expect(positions(client.frames)).toEqual(await logPositionsAfter(database.db, since));
   });
 });
 
@@ -274,7 +269,7 @@ async function slowCatchUp(changes: number, unsent: number) {
   const peer = hub.add(socket) as Peer;
   broadcaster.follow(peer, 'all');
   const resumed = resume({ db: database.db, hub, broadcaster, logger: silentLogger }, peer, since);
-  return { socket, resumed, expected: await logPositionsAfter(since) };
+  return { socket, resumed, expected: await logPositionsAfter(database.db, since) };
 }
 
 const KIB = 1024;

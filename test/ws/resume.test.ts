@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { logPositionsAfter } from '../helpers/database.js';
 import { KEYS } from '../helpers/http.js';
 import { socketUrl, useRealtime } from '../helpers/realtime.js';
 import { call, type RunningService } from '../helpers/service.js';
@@ -26,13 +27,6 @@ const positions = (frames: Frame[]) =>
   frames
     .filter((f) => f.event === 'presence-change' || f.event === 'presence-cleared')
     .map((f) => f.data.position as number);
-
-async function logPositionsAfter(position: number): Promise<number[]> {
-  const { rows } = await sql<{ position: number }>`
-    select position from presently.status_changes where position > ${position} order by position
-  `.execute(realtime.db);
-  return rows.map((row) => Number(row.position));
-}
 
 /** `count` new users in one transaction: as many changes, appended at once. */
 async function addUsers(prefix: string, count: number): Promise<void> {
@@ -64,7 +58,7 @@ describe('a socket resuming from a position', () => {
       15_000,
     );
 
-    const expected = await logPositionsAfter(first.data.position);
+    const expected = await logPositionsAfter(realtime.db, first.data.position);
     expect(expected.length).toBe(MISSED + 1 + 20 + 1);
     expect(positions(resumed.frames)).toEqual(expected);
     // The seed's snapshots follow the catch-up, never before the changes they include. The
@@ -87,7 +81,9 @@ describe('a socket resuming from a position', () => {
     await resumed.next(isEvent('online-users-count'));
     await ping('b', 'available');
     await resumed.next(isEvent('presence-change', (d) => d.user === 'b'));
-    expect(positions(resumed.frames)).toEqual(await logPositionsAfter(seen.data.position));
+    expect(positions(resumed.frames)).toEqual(
+      await logPositionsAfter(realtime.db, seen.data.position),
+    );
     await resumed.close();
   });
 
@@ -115,7 +111,7 @@ describe('a position that cannot be served', () => {
       select presently.append_change('old', 'busy', null, now() - interval '10 days'),
              presently.append_change('old', 'away', 'busy', now() - interval '9 days')
     `.execute(realtime.db);
-    const [old] = await logPositionsAfter(0);
+    const [old] = await logPositionsAfter(realtime.db, 0);
     await ping('old', 'available');
     const { rows } = await sql<{ pruned: number }>`
       select presently.prune_history(interval '1 day', 100) as pruned`.execute(realtime.db);
